@@ -1,0 +1,287 @@
+"""The ``autointerp`` command line: one subcommand per job, each a thin call into the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from autointerp import __version__
+from autointerp.config import RunConfig, config_docs
+from autointerp.errors import AutointerpError, ConfigError
+
+__all__ = ["main"]
+
+DEFAULT_OUT = "autointerp-out"
+EPILOG = "Run 'autointerp <command> --help' for the options of each command."
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autointerp",
+        description="Explain and score the latents of sparse autoencoders.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"autointerp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Log debug messages.")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+
+    run = sub.add_parser(
+        "run",
+        help="Explain and score latents (with no options: the offline demo).",
+        description=(
+            "Cache SAE activations over a corpus, sample examples, explain each latent with an "
+            "LLM and score the explanations; write Parquet tables under --out. With no options "
+            "it runs the demo: the shipped SmolLM2 SAE, the Python stdlib corpus and the local "
+            "SmolLM2 as explainer, on the first 32 live latents."
+        ),
+    )
+    run.add_argument("--sae", help="SAE checkpoint directory (default: the shipped demo SAE).")
+    run.add_argument(
+        "--model", help="Subject model: local dir or hub id (default: the checkpoint's)."
+    )
+    run.add_argument("--latents", help="'A:B', 'i,j,k' or 'live:N' (default: live:32).")
+    run.add_argument(
+        "--corpus", help="'stdlib' (default), a folder of .txt/.md, .jsonl or .parquet."
+    )
+    run.add_argument("--text-column", help="Text column of JSONL/Parquet corpora (default: text).")
+    run.add_argument("--n-tokens", type=int, help="Tokens to cache (default: 200000).")
+    run.add_argument("--ctx-len", type=int, help="Tokens per window incl. BOS (default: 32).")
+    run.add_argument(
+        "--llm",
+        help="'local' (default, in-process SmolLM2), 'local:<model>', an OpenAI-compatible base "
+        "URL such as http://localhost:8000/v1, or 'openai'.",
+    )
+    run.add_argument("--llm-model", help="Model name on the LLM server (default: its first model).")
+    run.add_argument(
+        "--api-key-env", help="Env variable holding the API key (default: OPENAI_API_KEY)."
+    )
+    run.add_argument(
+        "--explanations",
+        help="CSV/Parquet with latent,explanation columns: score these instead of explaining.",
+    )
+    run.add_argument("--scorers", help="Comma-separated scorers (default: detection,fuzz).")
+    run.add_argument("--seed", type=int, help="Seed (default: 0).")
+    run.add_argument("--config", help="JSON file with a full or partial run config.")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Override any config field by dotted name, e.g. --set sampling.n_explain=10 "
+        "(see 'autointerp config').",
+    )
+    run.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"Output directory (default: {DEFAULT_OUT})."
+    )
+    run.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+    inspect = sub.add_parser(
+        "inspect",
+        help="Show what a checkpoint is, without running the model.",
+        description="Print a checkpoint's format, architecture, sizes and hook point.",
+    )
+    inspect.add_argument("checkpoint", help="Checkpoint directory, or 'demo'.")
+
+    scores = sub.add_parser(
+        "scores",
+        help="Query stored scores.",
+        description="Print scores (joined with their explanations) from an output directory.",
+    )
+    scores.add_argument("--out", default=DEFAULT_OUT, help="Output directory to read.")
+    scores.add_argument("--run", help="Only this run id.")
+    scores.add_argument("--latent", type=int, help="Only this latent.")
+    scores.add_argument("--scorer", help="Only this scorer.")
+    scores.add_argument("--min-score", type=float, help="Only rows with auroc >= this.")
+    scores.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    sub.add_parser("config", help="List every run-config field with its default and meaning.")
+    sub.add_parser(
+        "list", help="List registered formats, architectures, backends, explainers, scorers."
+    )
+    return parser
+
+
+def _assign(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *sections, last = dotted.split(".")
+    node = data
+    for key in sections:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: {key!r} is not a config section")
+    node[last] = value
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Defaults <- --config file <- explicit flags <- --set overrides."""
+    data: dict[str, Any] = RunConfig().to_dict()
+    if args.config:
+        try:
+            loaded = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"--config {args.config}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"--config {args.config}: expected a JSON object")
+        data = _merge(data, loaded)
+    flags = {
+        "sae": args.sae,
+        "model": args.model,
+        "latents": args.latents,
+        "seed": args.seed,
+        "explanations": args.explanations,
+        "corpus.path": args.corpus,
+        "corpus.text_column": args.text_column,
+        "corpus.n_tokens": args.n_tokens,
+        "corpus.ctx_len": args.ctx_len,
+        "scoring.scorers": args.scorers,
+        "llm.api_key_env": args.api_key_env,
+    }
+    for dotted, value in flags.items():
+        if value is not None:
+            _assign(data, dotted, value)
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        _assign(data, key.strip(), value)
+    cfg = RunConfig.from_dict(data)
+    if args.llm or args.llm_model:
+        from autointerp.llm import llm_config_from_spec
+
+        spec = args.llm or ("local" if cfg.llm.backend == "local" else cfg.llm.base_url or "local")
+        cfg = replace(cfg, llm=llm_config_from_spec(spec, cfg.llm, args.llm_model))
+    return cfg
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from autointerp.pipeline import run
+    from autointerp.summary import summary_table
+
+    cfg = config_from_args(args)
+    start = time.perf_counter()
+    result = run(cfg, args.out, progress=not args.no_progress)
+    elapsed = time.perf_counter() - start
+    print(summary_table(result.explanations, result.scores))
+    stages = ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items())
+    print(f"\nrun {result.run_id} finished in {elapsed:.0f} s ({stages})")
+    print("results:")
+    for name, path in result.files.items():
+        print(f"  {name:<13} {path}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from autointerp.saes import load_sae
+
+    sae = load_sae(args.checkpoint)
+    info = sae.info
+    rows = [
+        ("path", info.path),
+        ("format", info.format),
+        ("architecture", info.architecture),
+        ("d_in", info.d_in),
+        ("d_sae", info.d_sae),
+        ("hook point", info.hook_name),
+        ("model", info.model_name or "(not named)"),
+        ("k", info.k if info.k is not None else "-"),
+        ("apply_b_dec_to_input", info.apply_b_dec_to_input),
+        ("normalize_activations", info.normalize_activations),
+        ("weights dtype", info.dtype),
+        ("sha256", info.sha256),
+    ]
+    rows += [(k, v) for k, v in info.extra.items()]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _cmd_scores(args: argparse.Namespace) -> int:
+    from autointerp.summary import query_scores
+
+    df = query_scores(
+        args.out, run_id=args.run, latent=args.latent, scorer=args.scorer, min_score=args.min_score
+    )
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        print(df.to_json(orient="records", indent=2, date_format="iso"))
+    else:
+        print(df.to_string(index=False) if len(df) else "no scores found")
+    return 0
+
+
+def _cmd_config(_args: argparse.Namespace) -> int:
+    for name, default, doc in config_docs():
+        print(f"{name} = {default}\n    {doc}")
+    return 0
+
+
+def _cmd_list(_args: argparse.Namespace) -> int:
+    from autointerp.explain import EXPLAINERS
+    from autointerp.llm import BACKENDS
+    from autointerp.saes import ARCHITECTURES, FORMATS
+    from scorers import SCORERS
+
+    registries: list[tuple[str, Any]] = [
+        ("checkpoint formats", FORMATS),
+        ("SAE architectures", ARCHITECTURES),
+        ("LLM backends", BACKENDS),
+        ("explainers", EXPLAINERS),
+        ("scorers", SCORERS),
+    ]
+    for title, reg in registries:
+        print(f"{title}: {', '.join(reg.names())}")
+    return 0
+
+
+COMMANDS = {
+    "run": _cmd_run,
+    "inspect": _cmd_inspect,
+    "scores": _cmd_scores,
+    "config": _cmd_config,
+    "list": _cmd_list,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except AutointerpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""The in-process pipeline: load -> cache -> sample -> explain -> score -> store.
+
+``prepare`` validates every input (checkpoint, model, corpus, latents, explanations file, LLM
+endpoint) before any heavy work, so bad input fails fast and writes nothing. Each later stage
+is a plain function call into the library; the CLI, Celery tasks and the HTTP API share them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autointerp import __version__
+from autointerp.cache import LatentStats, bind, cache_activations, replay
+from autointerp.config import RunConfig
+from autointerp.corpus import TokenWindows, load_windows
+from autointerp.errors import CheckpointError
+from autointerp.explain import EXPLAINERS
+from autointerp.inputs import LatentSelection, load_explanations, parse_latents
+from autointerp.llm import LLM, make_llm
+from autointerp.llm.local import LocalLLM
+from autointerp.models.loader import SubjectModel, canonical_model_name, load_subject_model
+from autointerp.records import Example, Explanation, LatentRecord
+from autointerp.results import (
+    examples_frame,
+    explanations_frame,
+    judgements_frame,
+    latents_frame,
+    scores_frame,
+)
+from autointerp.saes import SparseCoder, load_sae
+from autointerp.sampling import LatentSample, choose_nonactivating, negative_pool, sample_latent
+from autointerp.store import RunWriter
+from scorers import SCORERS, Scorer, ScoreResult
+
+__all__ = ["Prepared", "RunResult", "prepare", "run"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    cfg: RunConfig
+    sae: SparseCoder
+    subject: SubjectModel
+    windows: TokenWindows
+    llm: LLM
+    selection: LatentSelection
+    user_explanations: pd.DataFrame | None
+    run_id: str
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    out: Path
+    files: dict[str, Path]
+    explanations: pd.DataFrame
+    scores: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = round(time.perf_counter() - start, 2)
+
+
+def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
+    """Load and validate every input; nothing is written."""
+    sae = load_sae(cfg.sae)
+    selection = parse_latents(cfg.latents, sae.d_sae)
+    user = load_explanations(cfg.explanations, sae.d_sae) if cfg.explanations else None
+    for name in cfg.scoring.scorers:
+        SCORERS.get(name)
+    EXPLAINERS.get(cfg.explain.explainer)
+    model_name = cfg.model or sae.info.model_name
+    if not model_name:
+        raise CheckpointError(f"{sae.info.path} names no subject model; pass --model")
+    subject = load_subject_model(model_name, device=cfg.cache.device, dtype=cfg.cache.dtype)
+    bind(subject, sae)
+    if llm is None:
+        same = cfg.llm.backend == "local" and canonical_model_name(cfg.llm.model) == subject.name
+        shared = same and cfg.cache.dtype == "float32"
+        llm = LocalLLM(cfg.llm, subject) if shared else make_llm(cfg.llm)
+    llm.check()
+    windows = load_windows(
+        cfg.corpus.path,
+        subject.tokenizer,
+        n_tokens=cfg.corpus.n_tokens,
+        ctx_len=cfg.corpus.ctx_len,
+        text_column=cfg.corpus.text_column,
+        max_positions=subject.max_positions,
+    )
+    ident = "|".join(
+        [cfg.fingerprint(), sae.info.sha256, subject.name, windows.fingerprint, llm.name]
+    )
+    run_id = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    return Prepared(cfg, sae, subject, windows, llm, selection, user, run_id)
+
+
+def select_samples(stats: LatentStats, prep: Prepared) -> list[LatentSample]:
+    cfg = prep.cfg
+    if prep.user_explanations is not None:
+        wanted = sorted(set(prep.user_explanations["latent"]))
+        if prep.selection.explicit is not None:
+            wanted = [w for w in wanted if w in set(prep.selection.explicit)]
+        return [sample_latent(stats, w, cfg.sampling, cfg.seed) for w in wanted]
+    if prep.selection.explicit is not None:
+        return [sample_latent(stats, w, cfg.sampling, cfg.seed) for w in prep.selection.explicit]
+    out: list[LatentSample] = []
+    for latent in range(stats.d_sae):
+        sample = sample_latent(stats, latent, cfg.sampling, cfg.seed)
+        if sample.status == "ok":
+            out.append(sample)
+            if len(out) == prep.selection.live:
+                break
+    return out
+
+
+def build_records(
+    prep: Prepared, stats: LatentStats, samples: list[LatentSample], progress: bool
+) -> list[LatentRecord]:
+    """Replay the chosen windows to get per-token activations; pick non-activating examples."""
+    cfg, tokens = prep.cfg, prep.windows.tokens
+    ok = [s for s in samples if s.status == "ok"]
+    if not ok:
+        return []
+    pool = negative_pool(len(tokens), max(10 * cfg.sampling.n_nonactivating, 200), cfg.seed)
+    needed = {w for s in ok for w, _ in (*s.explain, *s.score)} | set(pool.tolist())
+    windows = np.asarray(sorted(needed), dtype=np.int64)
+    row_of = {int(w): i for i, w in enumerate(windows)}
+    acts = replay(
+        prep.subject,
+        prep.sae,
+        tokens,
+        windows,
+        [s.latent for s in ok],
+        batch_size=cfg.cache.batch_size,
+        progress=progress,
+    )
+    decode = _token_decoder(prep.subject)
+    pool_rows = [row_of[int(w)] for w in pool]
+    records = []
+    for col, sample in enumerate(ok):
+        pool_max = acts[pool_rows, :, col].max(axis=1)
+        sample.nonactivating = choose_nonactivating(
+            pool, pool_max, sample, cfg.sampling.n_nonactivating, cfg.seed
+        )
+
+        def example(window: int, role: str, quantile: int, col: int = col) -> Example:
+            ids = tokens[window, 1:]
+            values = acts[row_of[window], :, col]
+            return Example(
+                window,
+                tuple(decode(int(i)) for i in ids),
+                tuple(float(v) for v in values),
+                role,
+                quantile,
+            )
+
+        records.append(
+            LatentRecord(
+                latent=sample.latent,
+                explain=[example(w, "explain", q) for w, q in sample.explain],
+                score=[example(w, "score", q) for w, q in sample.score],
+                nonactivating=[example(w, "nonactivating", 0) for w in sample.nonactivating],
+                max_act=float(stats.act_max[sample.latent]),
+            )
+        )
+    return records
+
+
+def _token_decoder(subject: SubjectModel) -> Any:
+    cache: dict[int, str] = {}
+    tok = subject.tokenizer
+
+    def decode(token_id: int) -> str:
+        if token_id not in cache:
+            cache[token_id] = tok.decode([token_id])
+        return cache[token_id]
+
+    return decode
+
+
+def explanations_for(
+    prep: Prepared, records: list[LatentRecord], samples: list[LatentSample], progress: bool
+) -> list[Explanation]:
+    cfg = prep.cfg
+    skipped = [
+        Explanation(s.latent, 0, "", "none", status=s.status, error=s.detail)
+        for s in samples
+        if s.status != "ok"
+    ]
+    if prep.user_explanations is not None:
+        assert cfg.explanations is not None
+        source = f"user:{Path(cfg.explanations).name}"
+        ok = {r.latent for r in records}
+        rows = prep.user_explanations
+        given = [
+            Explanation(int(lat), int(eid), str(text), source)
+            for lat, eid, text in zip(
+                rows["latent"], rows["explanation_id"], rows["explanation"], strict=True
+            )
+            if int(lat) in ok
+        ]
+        return given + skipped
+    explainer = EXPLAINERS.get(cfg.explain.explainer)(cfg.explain)
+    return explainer.explain(records, prep.llm, cfg.llm, progress=progress) + skipped
+
+
+def score_all(
+    prep: Prepared, records: list[LatentRecord], explanations: list[Explanation], progress: bool
+) -> list[ScoreResult]:
+    by_latent = {r.latent: r for r in records}
+    pairs = [(by_latent[e.latent], e) for e in explanations if e.latent in by_latent]
+    orphans = [e for e in explanations if e.latent not in by_latent]
+    results: list[ScoreResult] = []
+    for name in prep.cfg.scoring.scorers:
+        scorer: Scorer = SCORERS.get(name)()
+        results += scorer.score(
+            pairs, prep.llm, prep.cfg.scoring, seed=prep.cfg.seed, progress=progress
+        )
+        results += [
+            ScoreResult(
+                e.latent,
+                e.explanation_id,
+                name,
+                "skipped",
+                "",
+                error=f"latent not scorable ({e.status})",
+            )
+            for e in orphans
+        ]
+    return results
+
+
+def run(
+    cfg: RunConfig, out: Path | str, *, progress: bool = True, llm: LLM | None = None
+) -> RunResult:
+    """Run the whole pipeline and write the Parquet tables under ``out``."""
+    timer = _Timer()
+    with timer("load"):
+        prep = prepare(cfg, llm=llm)
+    with timer("cache"):
+        stats = cache_activations(
+            prep.subject, prep.sae, prep.windows.tokens, cfg.cache, seed=cfg.seed, progress=progress
+        )
+    with timer("sample"):
+        samples = select_samples(stats, prep)
+        records = build_records(prep, stats, samples, progress)
+    with timer("explain"):
+        explanations = explanations_for(prep, records, samples, progress)
+    with timer("score"):
+        results = score_all(prep, records, explanations, progress)
+    with timer("write"):
+        created = pd.Timestamp(datetime.now(UTC))
+        prov: dict[str, Any] = {
+            "run_id": prep.run_id,
+            "model": prep.subject.name,
+            "sae_sha256": prep.sae.info.sha256,
+            "hook_name": prep.sae.info.hook_name,
+            "seed": cfg.seed,
+            "created_at": created,
+        }
+        llm_prov = {**prov, "llm": prep.llm.name}
+        versions = {n: SCORERS.get(n).prompt_version for n in cfg.scoring.scorers}
+        explainer_version = EXPLAINERS.get(cfg.explain.explainer).prompt_version
+        writer = RunWriter(out, prep.run_id)
+        writer.add("latents", latents_frame(stats, samples, prov))
+        writer.add("examples", examples_frame(records, prov))
+        expl_df = explanations_frame(explanations, llm_prov, explainer_version)
+        writer.add("explanations", expl_df)
+        scores_df = scores_frame(results, llm_prov, versions)
+        writer.add("scores", scores_df)
+        writer.add("judgements", judgements_frame(results, llm_prov, versions))
+        manifest = {
+            "run_id": prep.run_id,
+            "created_at": created.isoformat(),
+            "autointerp_version": __version__,
+            "config": cfg.to_dict(),
+            "inputs": {
+                "sae_path": prep.sae.info.path,
+                "sae_sha256": prep.sae.info.sha256,
+                "sae_format": prep.sae.info.format,
+                "architecture": prep.sae.info.architecture,
+                "hook_name": prep.sae.info.hook_name,
+                "model": prep.subject.name,
+                "model_path": prep.subject.path,
+                "corpus": prep.windows.source,
+                "corpus_fingerprint": prep.windows.fingerprint,
+                "n_windows": prep.windows.n_windows,
+                "llm": prep.llm.name,
+            },
+            "timings_s": timer.seconds,
+        }
+        files = writer.commit(manifest)
+    manifest["timings_s"] = timer.seconds
+    return RunResult(prep.run_id, Path(out), files, expl_df, scores_df, timer.seconds)

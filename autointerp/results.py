@@ -1,0 +1,131 @@
+"""Turn a run's in-memory results into the DataFrames of the Parquet tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from autointerp.cache.stats import LatentStats
+from autointerp.records import Explanation, LatentRecord
+from autointerp.sampling import LatentSample
+from scorers.base import ScoreResult
+from scorers.metrics import METRICS
+
+__all__ = [
+    "examples_frame",
+    "explanations_frame",
+    "judgements_frame",
+    "latents_frame",
+    "scores_frame",
+]
+
+
+def _with(rows: list[dict[str, Any]], columns: dict[str, Any]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for key, value in columns.items():
+        df[key] = value
+    return df
+
+
+def latents_frame(
+    stats: LatentStats, samples: Sequence[LatentSample], prov: dict[str, Any]
+) -> pd.DataFrame:
+    status = {s.latent: s.status for s in samples}
+    df = pd.DataFrame(
+        {
+            "latent": range(stats.d_sae),
+            "fire_count": stats.fire_count.numpy(),
+            "density": stats.density().numpy(),
+            "window_count": stats.window_count.numpy(),
+            "mean_act": stats.mean_activation().numpy(),
+            "max_act": stats.act_max.double().numpy(),
+        }
+    )
+    df["selected"] = df["latent"].isin(status)
+    df["sample_status"] = df["latent"].map(status).fillna("")
+    df["n_tokens"] = stats.n_tokens
+    return df.assign(**prov)
+
+
+def examples_frame(records: Sequence[LatentRecord], prov: dict[str, Any]) -> pd.DataFrame:
+    rows = [
+        {
+            "latent": r.latent,
+            "window": ex.window,
+            "role": ex.role,
+            "quantile": ex.quantile,
+            "max_act": ex.max_act,
+            "tokens": list(ex.tokens),
+            "acts": list(ex.acts),
+        }
+        for r in records
+        for ex in (*r.explain, *r.score, *r.nonactivating)
+    ]
+    return _with(rows, prov)
+
+
+def explanations_frame(
+    explanations: Sequence[Explanation], prov: dict[str, Any], prompt_version: str
+) -> pd.DataFrame:
+    rows = [
+        {
+            "latent": e.latent,
+            "explanation_id": e.explanation_id,
+            "explanation": e.text,
+            "source": e.source,
+            "status": e.status,
+            "error": e.error,
+            "raw_reply": e.raw,
+            "prompt_tokens": e.prompt_tokens,
+            "completion_tokens": e.completion_tokens,
+            "prompt_version": prompt_version if e.source.startswith("generated") else "",
+        }
+        for e in explanations
+    ]
+    return _with(rows, prov)
+
+
+def scores_frame(
+    results: Sequence[ScoreResult], prov: dict[str, Any], versions: dict[str, str]
+) -> pd.DataFrame:
+    metric_cols = [c for m in METRICS for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
+    rows = []
+    for r in results:
+        row: dict[str, Any] = {
+            "latent": r.latent,
+            "explanation_id": r.explanation_id,
+            "scorer": r.scorer,
+            "status": r.status,
+            "error": r.error,
+            "method": r.method,
+            "prompt_version": versions[r.scorer],
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+        }
+        for col in ("threshold", "n_examples", "n_pos", "n_neg", "n_failed", *metric_cols):
+            row[col] = r.metrics.get(col)
+        rows.append(row)
+    df = _with(rows, prov)
+    for col in ("n_examples", "n_pos", "n_neg", "n_failed"):
+        df[col] = df[col].astype("Int64")
+    return df
+
+
+def judgements_frame(
+    results: Sequence[ScoreResult], prov: dict[str, Any], versions: dict[str, str]
+) -> pd.DataFrame:
+    rows = [
+        {
+            "latent": r.latent,
+            "explanation_id": r.explanation_id,
+            "scorer": r.scorer,
+            "item": i,
+            **j,
+            "prompt_version": versions[r.scorer],
+        }
+        for r in results
+        for i, j in enumerate(r.judgements)
+    ]
+    return _with(rows, prov)

@@ -1,0 +1,84 @@
+"""Atomic, idempotent Parquet writes.
+
+A run's tables are validated against their schemas and staged in memory; ``commit`` writes
+each to a hidden temp file next to its destination and renames it into place, then writes
+the run manifest last. A run that fails before ``commit`` leaves nothing behind; re-running
+the same run (same run id) replaces its files, so rows are never duplicated; other runs'
+files in the same directory are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from autointerp.errors import StoreError
+from autointerp.store.schema import KEYS, SCHEMAS
+
+__all__ = ["RunWriter", "to_table"]
+
+
+def to_table(name: str, df: pd.DataFrame) -> pa.Table:
+    """Check ``df`` against the declared schema of table ``name`` and convert it."""
+    schema = SCHEMAS[name]
+    if df.empty and len(df.columns) == 0:
+        return schema.empty_table()
+    missing = [c for c in schema.names if c not in df.columns]
+    extra = [c for c in df.columns if c not in schema.names]
+    if missing or extra:
+        raise StoreError(f"table {name!r}: missing columns {missing}, unexpected columns {extra}")
+    key = list(KEYS[name])
+    dupes = df.duplicated(subset=key, keep="last")
+    if dupes.any():
+        df = df[~dupes]
+    try:
+        return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+        raise StoreError(f"table {name!r} does not match its schema: {exc}") from exc
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class RunWriter:
+    """Collects one run's tables and writes them all at once."""
+
+    def __init__(self, root: Path | str, run_id: str) -> None:
+        self.root = Path(root)
+        self.run_id = run_id
+        self._tables: dict[str, pa.Table] = {}
+
+    def add(self, name: str, df: pd.DataFrame) -> None:
+        if name not in SCHEMAS:
+            raise StoreError(f"unknown table {name!r}; known: {', '.join(SCHEMAS)}")
+        self._tables[name] = to_table(name, df)
+
+    def commit(self, manifest: dict[str, Any]) -> dict[str, Path]:
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"output path {self.root} exists and is not a directory")
+        written: dict[str, Path] = {}
+        try:
+            for name, table in self._tables.items():
+                path = self.root / name / f"{self.run_id}.parquet"
+                _atomic_write(path, lambda tmp, t=table: pq.write_table(t, tmp))
+                written[name] = path
+            manifest_path = self.root / "runs" / f"{self.run_id}.json"
+            text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+            _atomic_write(manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            written["runs"] = manifest_path
+        except OSError as exc:
+            raise StoreError(f"cannot write results under {self.root}: {exc}") from exc
+        return written
