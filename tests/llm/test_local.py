@@ -1,0 +1,75 @@
+"""The in-process backend on the real SmolLM2: prefix sharing gives the same P(yes) as
+encoding every prompt in full, and generation returns text with token counts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from autointerp.config import LLMConfig
+from autointerp.llm.base import yes_no_probability
+from autointerp.llm.local import LocalLLM, common_prefix_len
+
+
+def _question(text: str) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": "Answer every question with Yes or No."},
+        {
+            "role": "user",
+            "content": f"A neuron responds to: numbers.\nText: {text}\nDoes the text contain numbers?",
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def llm(smollm2) -> LocalLLM:  # type: ignore[no-untyped-def]
+    return LocalLLM(LLMConfig(batch_size=4), smollm2)
+
+
+def test_common_prefix_len() -> None:
+    assert common_prefix_len([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix_len([[5, 6]]) == 2
+    assert common_prefix_len([]) == 0
+
+
+def test_prefix_shared_judgements_equal_full_encodings(llm: LocalLLM) -> None:
+    texts = [
+        "there were 42 cats",
+        "the sky is blue today",
+        "call 555 1234 now",
+        "plain words only",
+        "year 1999",
+    ]
+    prompts = [_question(t) for t in texts]
+    shared = llm.judge(prompts)  # batch 4 + batch 1, common prefix encoded once per batch
+    model = llm.subject.model
+    for prompt, got in zip(prompts, shared, strict=True):
+        ids = torch.tensor([llm.encode(prompt)])
+        with torch.no_grad():
+            probs = model(ids).logits[0, -1].float().softmax(-1)
+        pairs = [(w, float(probs[t])) for w, t in llm._answer_ids]
+        expected, mass = yes_no_probability(pairs)
+        assert got.p_yes == pytest.approx(expected, abs=1e-4)
+        assert got.mass == pytest.approx(mass, abs=1e-4) and got.mass > 0.05
+        assert got.prompt_tokens == ids.shape[1]
+
+
+def test_answers_follow_the_content(llm: LocalLLM) -> None:
+    yes = llm.judge([_question("The total was 37 and then 85.")])[0].p_yes
+    no = llm.judge([_question("The quick brown fox jumps over the dog.")])[0].p_yes
+    assert not math.isnan(yes) and not math.isnan(no)
+    assert yes > no
+
+
+def test_generate_batches_and_counts_tokens(llm: LocalLLM) -> None:
+    prompts = [
+        [{"role": "user", "content": "Name a colour."}],
+        [{"role": "user", "content": "Say hello to the reader in a short sentence."}],
+    ]
+    out = llm.generate(prompts, max_new_tokens=8)
+    assert len(out) == 2 and all(o.text.strip() for o in out)
+    assert all(0 < o.completion_tokens <= 8 for o in out)
+    assert out[0].prompt_tokens == len(llm.encode(prompts[0]))
+    assert llm.generate(prompts, max_new_tokens=8) == out  # greedy decoding is deterministic

@@ -1,0 +1,141 @@
+"""The OpenAI-compatible client against a scripted HTTP server on loopback: retries only on
+retryable errors, with a cap; fatal errors at once; timeouts; concurrency limits; failures
+recorded per request instead of raised."""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+
+import pytest
+
+from autointerp.config import LLMConfig
+from autointerp.errors import LLMUnavailableError
+from autointerp.llm.openai_http import OpenAICompatibleLLM
+from tests.servers.scripted_openai import Fault, ScriptedServer
+
+PROMPT = [{"role": "user", "content": "hello"}]
+
+
+def _llm(url: str, **kw: object) -> OpenAICompatibleLLM:
+    options: dict[str, object] = {"timeout_s": 2.0, "max_retries": 3, **kw}
+    cfg = LLMConfig(backend="openai", base_url=url, model="", **options)  # type: ignore[arg-type]
+    llm = OpenAICompatibleLLM(cfg)
+    llm.policy = type(llm.policy)(max_retries=cfg.max_retries, base_delay=0.01, max_delay=0.5)
+    return llm
+
+
+def test_generate_and_judge_happy_path() -> None:
+    with ScriptedServer(p_yes=0.75) as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        assert llm.model == "scripted-model" and llm.supports_logprobs
+        assert llm.name == f"openai:scripted-model@{srv.url}"
+        out = llm.generate([PROMPT, PROMPT], max_new_tokens=5)
+        assert [o.text for o in out] == ["Explanation: test pattern"] * 2
+        assert (out[0].prompt_tokens, out[0].completion_tokens) == (11, 3)
+        judged = llm.judge([PROMPT])
+        assert judged[0].p_yes == pytest.approx(0.75) and judged[0].mass == pytest.approx(1.0)
+        last = srv.requests[-1]
+        assert last["max_tokens"] == 1 and last["logprobs"] is True and last["top_logprobs"] == 20
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 408])
+def test_retryable_statuses_are_retried(status: int) -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        srv.faults.extend([Fault(status), Fault(status)])
+        before = len(srv.requests)
+        out = llm.generate([PROMPT], max_new_tokens=5)
+        assert out[0].error is None and out[0].text
+        assert len(srv.requests) - before == 3
+
+
+def test_retry_after_header_is_honoured() -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        srv.faults.append(Fault(429, headers={"Retry-After": "0.3"}))
+        start = time.perf_counter()
+        assert llm.generate([PROMPT], max_new_tokens=5)[0].error is None
+        assert time.perf_counter() - start >= 0.3
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_fatal_statuses_are_not_retried(status: int) -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        srv.faults.extend([Fault(status)] * 3)
+        before = len(srv.requests)
+        out = llm.generate([PROMPT], max_new_tokens=5)
+        assert len(srv.requests) - before == 1
+        assert out[0].error and f"HTTP {status}" in out[0].error
+
+
+def test_retries_are_capped_and_failures_recorded_not_raised() -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        srv.faults.extend([Fault(503)] * 10)
+        before = len(srv.requests)
+        out = llm.judge([PROMPT])
+        assert len(srv.requests) - before == 4  # 1 try + max_retries=3
+        assert math.isnan(out[0].p_yes) and "gave up after 4 attempts" in (out[0].error or "")
+
+
+def test_timeouts_are_retried() -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url, timeout_s=0.3)
+        llm.check()
+        srv.faults.append(Fault(delay=1.0))
+        out = llm.generate([PROMPT], max_new_tokens=5)
+        assert out[0].error is None
+        assert len([r for r in srv.requests if r.get("max_tokens") == 5]) == 2
+
+
+def test_concurrency_is_bounded() -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url, max_concurrency=3)
+        llm.check()
+        srv.delay = 0.15
+        out = llm.generate([PROMPT] * 12, max_new_tokens=5)
+        assert all(o.error is None for o in out)
+        assert 2 <= srv.max_in_flight <= 3
+
+
+def test_unreachable_endpoint_fails_the_preflight_with_the_url() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    llm = _llm(f"http://127.0.0.1:{port}/v1")
+    with pytest.raises(LLMUnavailableError, match=f"127.0.0.1:{port}"):
+        llm.check()
+
+
+def test_bad_credentials_fail_the_preflight() -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url)
+        srv.faults.append(Fault(401))
+        with pytest.raises(LLMUnavailableError, match="HTTP 401.*API key"):
+            llm.check()
+
+
+def test_server_without_logprobs_switches_to_generated_answers() -> None:
+    with ScriptedServer(logprobs=False) as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        assert not llm.supports_logprobs
+
+
+def test_empty_and_malformed_replies_are_recorded() -> None:
+    with ScriptedServer(reply_text="") as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        srv.faults.append(Fault(body={"choices": []}))
+        out = llm.generate([PROMPT, PROMPT], max_new_tokens=5)
+        assert [o.text for o in out] == ["", ""]
+        judged = llm.judge([PROMPT])
+        assert judged[0].p_yes == pytest.approx(0.8)

@@ -1,0 +1,58 @@
+"""Our metrics agree with scikit-learn's, and the confidence intervals behave."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from scorers.metrics import binary_metrics
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_point_estimates_match_sklearn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.random(60) < 0.5
+    probs = np.clip(labels * 0.3 + rng.random(60) * 0.7, 0, 1).round(2)  # ties on purpose
+    m = binary_metrics(labels, probs, 0.5, n_bootstrap=0)
+    pred = probs > 0.5
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(labels, pred))
+    assert m["precision"] == pytest.approx(precision_score(labels, pred))
+    assert m["recall"] == pytest.approx(recall_score(labels, pred))
+    assert m["f1"] == pytest.approx(f1_score(labels, pred))
+    assert m["auroc"] == pytest.approx(roc_auc_score(labels, probs))
+    assert (m["n_examples"], m["n_pos"] + m["n_neg"], m["n_failed"]) == (60, 60, 0)
+
+
+def test_failed_judgements_are_left_out_and_counted() -> None:
+    labels = np.array([True, True, False, False, True])
+    probs = np.array([0.9, np.nan, 0.1, 0.2, 0.8])
+    m = binary_metrics(labels, probs, 0.5, n_bootstrap=50)
+    assert (m["n_failed"], m["n_pos"], m["n_neg"]) == (1, 2, 2)
+    assert m["auroc"] == 1.0 and m["balanced_accuracy"] == 1.0
+
+
+def test_confidence_interval_contains_estimate_and_shrinks_with_n() -> None:
+    rng = np.random.default_rng(0)
+
+    def width(n: int) -> float:
+        labels = np.arange(n) < n // 2
+        probs = labels * 0.2 + rng.random(n) * 0.8
+        m = binary_metrics(labels, probs, 0.5, n_bootstrap=300, seed=1)
+        assert m["auroc_ci_low"] <= m["auroc"] <= m["auroc_ci_high"]
+        return m["auroc_ci_high"] - m["auroc_ci_low"]
+
+    assert width(400) < width(40)
+
+
+def test_single_class_gives_nan_auroc() -> None:
+    m = binary_metrics(np.array([True, True]), np.array([0.6, 0.7]), 0.5)
+    assert math.isnan(m["auroc"]) and m["recall"] == 1.0

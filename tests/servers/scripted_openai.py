@@ -1,0 +1,158 @@
+"""A real HTTP server on loopback that speaks the OpenAI chat-completions API with scripted
+behaviour: the next N requests can fail with a status code, stall past the client's
+timeout, or return an empty or malformed reply. It stands in for a misbehaving LLM
+provider, which cannot be produced on demand with a real one (vLLM never answers 429 or 503
+when asked to); the well-behaved path is tested against a real vLLM server in
+tests/llm/test_vllm.py."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Fault:
+    status: int = 200
+    delay: float = 0.0
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ScriptedServer:
+    """``faults`` are consumed one per chat request; when empty, requests succeed with
+    ``reply_text`` and yes/no log-probabilities (``p_yes``)."""
+
+    def __init__(
+        self,
+        reply_text: str = "Explanation: test pattern",
+        p_yes: float = 0.8,
+        logprobs: bool = True,
+    ) -> None:
+        self.reply_text = reply_text
+        self.p_yes = p_yes
+        self.logprobs = logprobs
+        self.faults: deque[Fault] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.delay = 0.0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        import math
+
+        logprobs = None
+        if self.logprobs and body.get("logprobs"):
+            top = [
+                {"token": "Yes", "logprob": math.log(self.p_yes), "bytes": None},
+                {"token": "No", "logprob": math.log(1 - self.p_yes), "bytes": None},
+            ]
+            logprobs = {
+                "content": [
+                    {
+                        "token": "Yes",
+                        "logprob": top[0]["logprob"],
+                        "bytes": None,
+                        "top_logprobs": top,
+                    }
+                ]
+            }
+        return {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", "scripted"),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": logprobs,
+                    "message": {"role": "assistant", "content": self.reply_text},
+                }
+            ],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _send(
+                self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path.endswith("/models"):
+                    self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [
+                                {
+                                    "id": "scripted-model",
+                                    "object": "model",
+                                    "created": 0,
+                                    "owned_by": "me",
+                                }
+                            ],
+                        },
+                    )
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    server.requests.append(body)
+                    fault = server.faults.popleft() if server.faults else Fault()
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    time.sleep(fault.delay + server.delay)
+                    if fault.status != 200:
+                        self._send(
+                            fault.status,
+                            {"error": {"message": f"scripted {fault.status}", "type": "x"}},
+                            fault.headers,
+                        )
+                    else:
+                        self._send(200, fault.body or server._reply(body), fault.headers)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+        return Handler

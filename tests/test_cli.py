@@ -1,0 +1,88 @@
+"""The console script, run as a user would run it (subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "autointerp.cli", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def test_help_lists_every_subcommand() -> None:
+    out = cli("--help")
+    assert out.returncode == 0
+    for command in ("run", "inspect", "scores", "config", "list"):
+        assert command in out.stdout
+    run_help = cli("run", "--help").stdout
+    for option in (
+        "--sae",
+        "--latents",
+        "--corpus",
+        "--llm",
+        "--out",
+        "--explanations",
+        "--scorers",
+        "--set",
+    ):
+        assert option in run_help
+
+
+def test_inspect_demo() -> None:
+    out = cli("inspect", "demo")
+    assert out.returncode == 0, out.stderr
+    assert "architecture" in out.stdout and "topk" in out.stdout
+    assert (
+        "blocks.15.hook_resid_post" in out.stdout
+        and "HuggingFaceTB/SmolLM2-135M-Instruct" in out.stdout
+    )
+
+
+def test_list_and_config() -> None:
+    listed = cli("list").stdout
+    assert "scorers: detection, fuzz" in listed and "saelens" in listed
+    config = cli("config").stdout
+    assert "sampling.n_explain = 15" in config and "corpus.path = 'stdlib'" in config
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", "--sae", "/no/such/sae"), "error: SAE checkpoint '/no/such/sae' does not exist"),
+        (("run", "--set", "sampling.n_explian=3"), "unknown key(s) n_explian"),
+        (("run", "--set", "nonsense"), "expected KEY=VALUE"),
+        (
+            ("run", "--llm", "ftp://x"),
+            "expected 'local', 'local:<model>', 'openai' or an http(s) URL",
+        ),
+        (("run", "--latents", "5000:6000"), "out of range"),
+    ],
+)
+def test_user_errors_exit_2_with_a_message_and_no_output(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    out = cli(*args, "--out", str(tmp_path / "out"), "--no-progress")
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_scores_on_an_empty_store(tmp_path: Path) -> None:
+    out = cli("scores", "--out", str(tmp_path))
+    assert out.returncode == 0 and "no scores found" in out.stdout

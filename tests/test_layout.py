@@ -1,0 +1,74 @@
+"""The repository layout keeps its promises."""
+
+from __future__ import annotations
+
+import importlib
+import queue
+import sys
+import sysconfig
+from pathlib import Path
+
+import autointerp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_queue_is_the_standard_library() -> None:
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    assert Path(queue.__file__).resolve().parent == stdlib
+    assert hasattr(queue, "Queue") and hasattr(queue, "SimpleQueue")
+    assert not (ROOT / "queue" / "__init__.py").exists()
+    # The same holds in a fresh interpreter started from the repository root, which is
+    # where kombu/celery import it.
+    import subprocess
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import queue, concurrent.futures, logging.handlers; print(queue.__file__)",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(out).resolve().parent == stdlib
+
+
+def test_top_level_layout() -> None:
+    for name in (
+        "pyproject.toml",
+        "autointerp",
+        "scorers",
+        "queue",
+        "deploy",
+        "tests",
+        "docker",
+        "README.md",
+        "benchmarks",
+        ".ci/run",
+        "Makefile",
+    ):
+        assert (ROOT / name).exists(), name
+
+
+def test_public_api_is_what_all_lists() -> None:
+    for name in autointerp.__all__:
+        assert getattr(autointerp, name) is not None, name
+    assert set(autointerp.__all__) == {
+        "__version__",
+        "AutointerpError",
+        "RunConfig",
+        "load_sae",
+        "load_subject_model",
+        "read_table",
+        "run",
+    }
+
+
+def test_every_module_imports() -> None:
+    for package in ("autointerp", "scorers"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            importlib.import_module(module.removesuffix(".__init__"))

@@ -1,0 +1,279 @@
+"""The whole pipeline on the real SmolLM2 and the shipped demo SAE (a small run), plus every
+kind of bad input: each fails before any output is written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.torch import load_file, save_file
+
+from autointerp.config import CorpusConfig, RunConfig, SamplingConfig, ScoringConfig
+from autointerp.errors import (
+    CheckpointError,
+    ConfigError,
+    CorpusError,
+    LLMUnavailableError,
+    ModelError,
+)
+from autointerp.paths import package_data
+from autointerp.pipeline import run
+from autointerp.store import SCHEMAS, read_table
+from tests.helpers import write_saelens
+
+pytestmark = pytest.mark.slow
+
+SMALL = RunConfig(
+    latents="0:4",
+    corpus=CorpusConfig(n_tokens=6400),
+    sampling=SamplingConfig(n_explain=6, n_score=6, n_nonactivating=6, min_examples=4),
+    scoring=ScoringConfig(n_bootstrap=20),
+)
+
+
+@pytest.fixture(scope="module")
+def demo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo SAE with latent 0 made dead (its encoder bias pushed far below the rest)."""
+    path = tmp_path_factory.mktemp("sae") / "demo"
+    shutil.copytree(package_data("demo_sae"), path)
+    weights = load_file(str(path / "sae_weights.safetensors"))
+    weights["b_enc"][0] = -1e4
+    save_file(weights, str(path / "sae_weights.safetensors"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_run(demo_copy: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("out")
+    cfg = replace(SMALL, sae=str(demo_copy))
+    return cfg, out, run(cfg, out, progress=False)
+
+
+def test_all_tables_are_written_with_their_schemas(small_run) -> None:  # type: ignore[no-untyped-def]
+    _cfg, out, result = small_run
+    for table, schema in SCHEMAS.items():
+        df = read_table(out, table)
+        assert list(df.columns) == schema.names, table
+        assert (df["run_id"] == result.run_id).all() and len(df), table
+    latents = read_table(out, "latents")
+    assert len(latents) == 4096 and latents["selected"].sum() == 4
+    assert latents.loc[0, "sample_status"] == "dead" and latents.loc[0, "fire_count"] == 0
+    assert (latents["n_tokens"] == 200 * 31).all()
+
+
+def test_explanations_and_scores(small_run) -> None:  # type: ignore[no-untyped-def]
+    _cfg, out, _result = small_run
+    expl = read_table(out, "explanations").set_index("latent")
+    assert expl.loc[0, "status"] == "dead" and expl.loc[0, "explanation"] == ""
+    live = expl.loc[[1, 2, 3]]
+    assert (live["source"] == "generated:default").all()
+    assert (live["prompt_version"] == "default.v1").all()
+    assert (live["llm"] == "local:HuggingFaceTB/SmolLM2-135M-Instruct").all()
+    assert (live["prompt_tokens"] > 100).all() and (live["completion_tokens"] > 0).all()
+    assert set(live["status"]) <= {"ok", "unparsable", "refusal"}
+    scores = read_table(out, "scores")
+    assert len(scores) == 8  # 4 latents x (detection, fuzz)
+    dead = scores[scores["latent"] == 0]
+    assert set(dead["status"]) == {"skipped"} and dead["error"].str.contains("dead").all()
+    ok = scores[scores["status"] == "ok"]
+    assert len(ok) >= 4
+    assert set(ok["method"]) == {"logprob"}
+    for metric in ("balanced_accuracy", "precision", "recall", "f1", "auroc"):
+        values = ok[metric].dropna()
+        assert ((values >= 0) & (values <= 1)).all(), metric
+    assert (ok["auroc_ci_low"] <= ok["auroc"] + 1e-9).all() and (
+        ok["auroc"] <= ok["auroc_ci_high"] + 1e-9
+    ).all()
+    det = ok[ok["scorer"] == "detection"]
+    assert ((det["n_pos"] == 6) & (det["n_neg"] == 6)).all()
+
+
+def test_examples_and_judgements_are_consistent(small_run) -> None:  # type: ignore[no-untyped-def]
+    _cfg, out, _result = small_run
+    ex = read_table(out, "examples")
+    assert set(ex["latent"]) == {1, 2, 3}
+    for latent, group in ex.groupby("latent"):
+        counts = group["role"].value_counts().to_dict()
+        assert counts == {"explain": 6, "score": 6, "nonactivating": 6}, latent
+        assert not set(group[group.role == "explain"].window) & set(
+            group[group.role == "score"].window
+        )
+    active = ex[ex.role != "nonactivating"]
+    assert all(
+        max(a) > 0 and max(a) == pytest.approx(m)
+        for a, m in zip(active.acts, active.max_act, strict=True)
+    )
+    assert all(max(a) == 0 for a in ex[ex.role == "nonactivating"].acts)
+    assert all(len(t) == 31 == len(a) for t, a in zip(ex.tokens, ex.acts, strict=True))
+    judged = read_table(out, "judgements")
+    scores = read_table(out, "scores")
+    ok = scores[scores.status == "ok"]
+    assert len(judged) == int(ok["n_examples"].sum())
+
+
+def test_frozen_config_is_saved_next_to_the_outputs(small_run) -> None:  # type: ignore[no-untyped-def]
+    cfg, out, result = small_run
+    manifest = json.loads((out / "runs" / f"{result.run_id}.json").read_text())
+    assert RunConfig.from_dict(manifest["config"]) == cfg
+    assert manifest["inputs"]["hook_name"] == "blocks.15.hook_resid_post"
+    assert set(manifest["timings_s"]) >= {"load", "cache", "sample", "explain", "score"}
+
+
+def test_rerunning_the_same_run_does_not_duplicate_rows(small_run) -> None:  # type: ignore[no-untyped-def]
+    cfg, out, result = small_run
+    before = {t: len(read_table(out, t)) for t in SCHEMAS}
+    again = run(cfg, out, progress=False)
+    assert again.run_id == result.run_id
+    assert {t: len(read_table(out, t)) for t in SCHEMAS} == before
+    assert sorted(p.name for p in (out / "scores").iterdir()) == [f"{result.run_id}.parquet"]
+    pd.testing.assert_frame_equal(
+        read_table(out, "explanations")[["latent", "explanation"]],
+        result.explanations[["latent", "explanation"]].sort_values("latent").reset_index(drop=True),
+    )
+
+
+def test_scoring_user_explanations_several_per_latent(small_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg, _out, _result = small_run
+    path = tmp_path / "mine.csv"
+    pd.DataFrame(
+        {"latent": [2, 2, 3], "explanation": ["Python code", "the word 'the'", "punctuation"]}
+    ).to_csv(path, index=False)
+    out = tmp_path / "out"
+    res = run(
+        replace(
+            cfg,
+            explanations=str(path),
+            latents="0:4",
+            scoring=replace(cfg.scoring, scorers=("detection",)),
+        ),
+        out,
+        progress=False,
+    )
+    scores = read_table(out, "scores")
+    assert sorted(zip(scores.latent, scores.explanation_id, strict=True)) == [
+        (2, 0),
+        (2, 1),
+        (3, 0),
+    ]
+    assert (scores["status"] == "ok").all()
+    expl = read_table(out, "explanations")
+    assert set(expl["source"]) == {"user:mine.csv"} and len(expl) == 3
+    assert res.run_id != small_run[2].run_id
+
+
+# ----------------------------------------------------------------- bad input, no output
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _nan_sae(tmp: Path) -> Path:
+    path = tmp / "nan"
+    shutil.copytree(package_data("demo_sae"), path)
+    weights = load_file(str(path / "sae_weights.safetensors"))
+    weights["W_enc"][0, 0] = float("nan")
+    save_file(weights, str(path / "sae_weights.safetensors"))
+    return path
+
+
+def _malformed(tmp: Path) -> Path:
+    path = write_saelens(tmp / "s", d_in=576, d_sae=64, model_name="smollm2")
+    (path / "cfg.json").write_text('{"d_in": 576, "d_sae": ')
+    return path
+
+
+BAD = {
+    "missing checkpoint": (lambda t: {"sae": str(t / "nope")}, CheckpointError, "does not exist"),
+    "malformed checkpoint": (
+        lambda t: {"sae": str(_malformed(t))},
+        CheckpointError,
+        "not valid JSON",
+    ),
+    "NaN weights": (lambda t: {"sae": str(_nan_sae(t))}, CheckpointError, "NaN or Inf"),
+    "unknown architecture": (
+        lambda t: {
+            "sae": str(
+                write_saelens(
+                    t / "s", d_in=576, d_sae=64, architecture="mystery", model_name="smollm2"
+                )
+            )
+        },
+        CheckpointError,
+        "'mystery' is not supported",
+    ),
+    "shape mismatch with the model": (
+        lambda t: {"sae": str(write_saelens(t / "s", d_in=64, d_sae=128, model_name="smollm2"))},
+        ModelError,
+        "d_in=64 does not match the hidden size 576",
+    ),
+    "hook point beyond the model": (
+        lambda t: {
+            "sae": str(
+                write_saelens(
+                    t / "s",
+                    d_in=576,
+                    d_sae=64,
+                    hook_name="blocks.40.hook_resid_post",
+                    model_name="smollm2",
+                )
+            )
+        },
+        ModelError,
+        "needs layer 40",
+    ),
+    "empty corpus": (
+        lambda t: {"corpus": {"path": str((t / "empty").mkdir() or t / "empty")}},
+        CorpusError,
+        "has no .txt or .md files",
+    ),
+    "latent range out of bounds": (
+        lambda t: {"latents": "4000:5000"},
+        ConfigError,
+        "out of range: the SAE has 4096 latents",
+    ),
+    "unknown scorer": (
+        lambda t: {"scoring": {"scorers": ["detection", "vibes"]}},
+        ConfigError,
+        "unknown scorer 'vibes'",
+    ),
+    "unreachable LLM endpoint": (
+        lambda t: {
+            "llm": {
+                "backend": "openai",
+                "base_url": f"http://127.0.0.1:{_closed_port()}/v1",
+                "model": "",
+                "max_retries": 1,
+            }
+        },
+        LLMUnavailableError,
+        "127.0.0.1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_fails_fast_and_writes_nothing(case: str, tmp_path: Path) -> None:
+    make, error, message = BAD[case]
+    data = SMALL.to_dict()
+    for key, value in make(tmp_path).items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+    out = tmp_path / "out"
+    with pytest.raises(error, match=message):
+        run(RunConfig.from_dict(data), out, progress=False)
+    assert not out.exists()
+
+
+def test_failed_run_keeps_earlier_results(small_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg, out, result = small_run
+    before = read_table(out, "scores")
+    with pytest.raises(ConfigError):
+        run(replace(cfg, latents="9999"), out, progress=False)
+    pd.testing.assert_frame_equal(read_table(out, "scores"), before)
+    assert np.all(read_table(out, "scores")["run_id"] == result.run_id)
