@@ -10,8 +10,9 @@ Sources: ``stdlib`` (the default), a folder of ``.txt``/``.md`` files, a single 
 
 The ``stdlib`` corpus is English prose found on every machine with Python: the ``help()``
 topics (``pydoc_data.topics``, the language reference in plain text) interleaved with the
-docstrings and comment blocks of the standard library's modules (tests excluded), in a fixed
-order. It changes only with the Python version, which the corpus fingerprint records.
+docstrings and comment blocks of the standard library's modules (tests and the codec tables of
+``encodings`` excluded; only blocks that are mostly letters), in a fixed order. It changes
+only with the Python version, which the corpus fingerprint records.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from autointerp.errors import CorpusError
 __all__ = ["TokenWindows", "iter_documents", "load_windows", "python_prose"]
 
 TEXT_SUFFIXES = (".txt", ".md")
+_SKIP_DIRS = {"test", "tests", "site-packages", "idle_test", "lib2to3", "encodings"}
 
 
 @dataclass(frozen=True)
@@ -179,11 +181,7 @@ def _stdlib_documents() -> Iterator[str]:
 
     topic_docs = [topics[key] for key in sorted(topics)]
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(
-        p
-        for p in stdlib.rglob("*.py")
-        if not {"test", "tests", "site-packages", "idle_test", "lib2to3"} & set(p.parts)
-    )
+    files = sorted(p for p in stdlib.rglob("*.py") if not _SKIP_DIRS & set(p.parts))
     random.Random(f"autointerp-stdlib-{sys.version_info[:2]}").shuffle(files)
     file_iter = iter(files)
     for topic in topic_docs:
@@ -233,5 +231,11 @@ def python_prose(path: Path) -> Iterator[str]:
     if block:
         found.append((start, " ".join(block)))
     for _line, text in sorted(found, key=lambda item: item[0]):
-        if len(text) > 40:
+        if len(text) > 40 and _is_prose(text):
             yield text
+
+
+def _is_prose(text: str) -> bool:
+    """Mostly letters and spaces (drops character tables, ASCII art and commented-out code)."""
+    wordy = sum(ch.isalpha() or ch.isspace() for ch in text)
+    return wordy >= 0.8 * len(text)

@@ -95,69 +95,97 @@ class Scorer(ABC):
         seed: int,
         progress: bool = True,
     ) -> list[ScoreResult]:
-        use_logprobs = cfg.method == "logprob" or (cfg.method == "auto" and llm.supports_logprobs)
-        method = "logprob" if use_logprobs else "generate"
+        """Score every (latent, explanation) pair with one batched call to the LLM."""
+        logprob = cfg.method == "logprob" or (cfg.method == "auto" and llm.supports_logprobs)
+        calibrate = logprob and cfg.threshold is None
         results: list[ScoreResult] = []
-        batches: list[tuple[ScoreResult, list[Item], int]] = []
+        pending: list[tuple[ScoreResult, list[Item], int]] = []
         prompts: list[Messages] = []
         for record, expl in pairs:
-            result = ScoreResult(record.latent, expl.explanation_id, self.name, "ok", method)
+            result = ScoreResult(
+                record.latent,
+                expl.explanation_id,
+                self.name,
+                "ok",
+                "logprob" if logprob else "generate",
+            )
             results.append(result)
             if expl.status != "ok" or not expl.text:
                 result.status, result.error = "skipped", f"no usable explanation ({expl.status})"
                 continue
             items = self.items(record, expl, seed)
-            batches.append((result, items, len(prompts)))
-            prompts.extend(item.messages for item in items)
-            if use_logprobs and cfg.threshold is None:
+            pending.append((result, items, len(prompts)))
+            prompts += [item.messages for item in items]
+            if calibrate:
                 prompts.append(self.calibration(expl))
-        desc = f"scoring ({self.name})" if progress else None
-        if use_logprobs:
-            judged = llm.judge(prompts, desc=desc)
-            probs = [j.p_yes for j in judged]
-            errors = [j.error for j in judged]
-            tokens = [(j.prompt_tokens, 1) for j in judged]
-        else:
-            replies = llm.generate(prompts, max_new_tokens=3, temperature=0.0, desc=desc)
-            probs = [parse_yes_no(r.text) if not r.error else math.nan for r in replies]
-            errors = [
-                r.error or (None if not math.isnan(p) else f"unparsable answer {r.text[:40]!r}")
-                for r, p in zip(replies, probs, strict=True)
-            ]
-            tokens = [(r.prompt_tokens, r.completion_tokens) for r in replies]
-        for result, items, start in batches:
-            n = len(items)
-            p = np.asarray(probs[start : start + n], dtype=float)
-            span = n + (1 if use_logprobs and cfg.threshold is None else 0)
-            result.prompt_tokens = sum(t[0] for t in tokens[start : start + span])
-            result.completion_tokens = sum(t[1] for t in tokens[start : start + span])
-            if use_logprobs:
-                threshold = cfg.threshold if cfg.threshold is not None else probs[start + n]
+        answers = _ask(llm, prompts, logprob, f"scoring ({self.name})" if progress else None)
+        for result, items, start in pending:
+            own = answers[start : start + len(items) + calibrate]
+            if calibrate:
+                threshold = own[-1].p
             else:
-                threshold = 0.5
-            if threshold is None or math.isnan(threshold):
-                threshold = 0.5
-            labels = np.asarray([it.label for it in items], dtype=bool)
-            result.judgements = [
-                {
-                    "window": it.window,
-                    "label": it.label,
-                    "p_yes": float(pi),
-                    "predicted": bool(pi > threshold) if not math.isnan(pi) else None,
-                    "error": errors[start + k],
-                }
-                for k, (it, pi) in enumerate(zip(items, p, strict=True))
-            ]
-            if np.isnan(p).all():
-                result.status = "failed"
-                result.error = next(
-                    (e for e in errors[start : start + n] if e), "all judgements failed"
-                )
-                continue
-            result.metrics = binary_metrics(
-                labels, p, float(threshold), n_bootstrap=cfg.n_bootstrap, seed=seed + result.latent
-            )
+                threshold = cfg.threshold if logprob and cfg.threshold is not None else 0.5
+            _finish(result, items, own[: len(items)], threshold, cfg, seed)
+            if calibrate:  # the calibration prompt is part of this result's cost
+                result.prompt_tokens += own[-1].prompt_tokens
+                result.completion_tokens += own[-1].completion_tokens
         return results
+
+
+@dataclass(frozen=True)
+class _Answer:
+    p: float
+    error: str | None
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def _ask(llm: LLM, prompts: list[Messages], logprob: bool, desc: str | None) -> list[_Answer]:
+    """P(yes) per prompt: read from log-probabilities, or parsed from a short generation."""
+    if logprob:
+        return [
+            _Answer(j.p_yes, j.error, j.prompt_tokens, 1) for j in llm.judge(prompts, desc=desc)
+        ]
+    answers = []
+    for reply in llm.generate(prompts, max_new_tokens=3, temperature=0.0, desc=desc):
+        p = parse_yes_no(reply.text) if not reply.error else math.nan
+        error = reply.error or (f"unparsable answer {reply.text[:40]!r}" if math.isnan(p) else None)
+        answers.append(_Answer(p, error, reply.prompt_tokens, reply.completion_tokens))
+    return answers
+
+
+def _finish(
+    result: ScoreResult,
+    items: list[Item],
+    answers: list[_Answer],
+    threshold: float,
+    cfg: ScoringConfig,
+    seed: int,
+) -> None:
+    """Fill in metrics, token counts and per-example judgements of one result."""
+    if math.isnan(threshold):  # calibration prompt failed
+        threshold = 0.5
+    result.prompt_tokens = sum(a.prompt_tokens for a in answers)
+    result.completion_tokens = sum(a.completion_tokens for a in answers)
+    p = np.asarray([a.p for a in answers], dtype=float)
+    result.judgements = [
+        {
+            "window": item.window,
+            "label": item.label,
+            "p_yes": a.p,
+            "predicted": None if math.isnan(a.p) else bool(a.p > threshold),
+            "error": a.error,
+        }
+        for item, a in zip(items, answers, strict=True)
+    ]
+    if np.isnan(p).all():
+        result.status = "failed"
+        result.error = next((a.error for a in answers if a.error), "all judgements failed")
+        return
+    labels = np.asarray([item.label for item in items], dtype=bool)
+    result.metrics = binary_metrics(
+        labels, p, threshold, n_bootstrap=cfg.n_bootstrap, seed=seed + result.latent
+    )
 
 
 SCORERS: Registry[type[Scorer]] = Registry("scorer")

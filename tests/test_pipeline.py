@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from safetensors.torch import load_file, save_file
 
-from autointerp.config import CorpusConfig, RunConfig, SamplingConfig, ScoringConfig
+from autointerp.config import CorpusConfig, LLMConfig, RunConfig, SamplingConfig, ScoringConfig
 from autointerp.errors import (
     CheckpointError,
     ConfigError,
@@ -26,13 +26,16 @@ from autointerp.paths import package_data
 from autointerp.pipeline import run
 from autointerp.store import SCHEMAS, read_table
 from tests.helpers import write_saelens
+from tests.servers.scripted_openai import ScriptedServer
 
 pytestmark = pytest.mark.slow
 
+# On these 200 windows latent 3 fires in 6 windows (too sparse for min_examples=8), latents
+# 4, 7 and 10 in 175, 33 and 38; latent 0 is made dead below.
 SMALL = RunConfig(
-    latents="0:4",
+    latents="0,3,4,7,10",
     corpus=CorpusConfig(n_tokens=6400),
-    sampling=SamplingConfig(n_explain=6, n_score=6, n_nonactivating=6, min_examples=4),
+    sampling=SamplingConfig(n_explain=6, n_score=6, n_nonactivating=6, min_examples=8),
     scoring=ScoringConfig(n_bootstrap=20),
 )
 
@@ -62,8 +65,10 @@ def test_all_tables_are_written_with_their_schemas(small_run) -> None:  # type: 
         assert list(df.columns) == schema.names, table
         assert (df["run_id"] == result.run_id).all() and len(df), table
     latents = read_table(out, "latents")
-    assert len(latents) == 4096 and latents["selected"].sum() == 4
+    assert len(latents) == 4096 and latents["selected"].sum() == 5
     assert latents.loc[0, "sample_status"] == "dead" and latents.loc[0, "fire_count"] == 0
+    assert latents.loc[3, "sample_status"] == "too_sparse" and latents.loc[3, "window_count"] == 6
+    assert set(latents.loc[[4, 7, 10], "sample_status"]) == {"ok"}
     assert (latents["n_tokens"] == 200 * 31).all()
 
 
@@ -71,16 +76,18 @@ def test_explanations_and_scores(small_run) -> None:  # type: ignore[no-untyped-
     _cfg, out, _result = small_run
     expl = read_table(out, "explanations").set_index("latent")
     assert expl.loc[0, "status"] == "dead" and expl.loc[0, "explanation"] == ""
-    live = expl.loc[[1, 2, 3]]
+    assert expl.loc[3, "status"] == "too_sparse" and "fired in 6 windows" in expl.loc[3, "error"]
+    live = expl.loc[[4, 7, 10]]
     assert (live["source"] == "generated:default").all()
     assert (live["prompt_version"] == "default.v1").all()
     assert (live["llm"] == "local:HuggingFaceTB/SmolLM2-135M-Instruct").all()
     assert (live["prompt_tokens"] > 100).all() and (live["completion_tokens"] > 0).all()
     assert set(live["status"]) <= {"ok", "unparsable", "refusal"}
     scores = read_table(out, "scores")
-    assert len(scores) == 8  # 4 latents x (detection, fuzz)
-    dead = scores[scores["latent"] == 0]
-    assert set(dead["status"]) == {"skipped"} and dead["error"].str.contains("dead").all()
+    assert len(scores) == 10  # 5 latents x (detection, fuzz)
+    skipped = scores[scores["latent"].isin([0, 3])]
+    assert set(skipped["status"]) == {"skipped"}
+    assert skipped["error"].str.contains("dead|too_sparse").all()
     ok = scores[scores["status"] == "ok"]
     assert len(ok) >= 4
     assert set(ok["method"]) == {"logprob"}
@@ -97,7 +104,7 @@ def test_explanations_and_scores(small_run) -> None:  # type: ignore[no-untyped-
 def test_examples_and_judgements_are_consistent(small_run) -> None:  # type: ignore[no-untyped-def]
     _cfg, out, _result = small_run
     ex = read_table(out, "examples")
-    assert set(ex["latent"]) == {1, 2, 3}
+    assert set(ex["latent"]) == {4, 7, 10}
     for latent, group in ex.groupby("latent"):
         counts = group["role"].value_counts().to_dict()
         assert counts == {"explain": 6, "score": 6, "nonactivating": 6}, latent
@@ -132,24 +139,22 @@ def test_rerunning_the_same_run_does_not_duplicate_rows(small_run) -> None:  # t
     assert again.run_id == result.run_id
     assert {t: len(read_table(out, t)) for t in SCHEMAS} == before
     assert sorted(p.name for p in (out / "scores").iterdir()) == [f"{result.run_id}.parquet"]
-    pd.testing.assert_frame_equal(
-        read_table(out, "explanations")[["latent", "explanation"]],
-        result.explanations[["latent", "explanation"]].sort_values("latent").reset_index(drop=True),
-    )
+    stored = read_table(out, "explanations")[["latent", "explanation"]]
+    fresh = result.explanations[["latent", "explanation"]].sort_values("latent")
+    pd.testing.assert_frame_equal(stored, fresh.reset_index(drop=True))
 
 
 def test_scoring_user_explanations_several_per_latent(small_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg, _out, _result = small_run
     path = tmp_path / "mine.csv"
     pd.DataFrame(
-        {"latent": [2, 2, 3], "explanation": ["Python code", "the word 'the'", "punctuation"]}
+        {"latent": [7, 7, 10], "explanation": ["Python code", "the word 'the'", "punctuation"]}
     ).to_csv(path, index=False)
     out = tmp_path / "out"
     res = run(
         replace(
             cfg,
             explanations=str(path),
-            latents="0:4",
             scoring=replace(cfg.scoring, scorers=("detection",)),
         ),
         out,
@@ -157,14 +162,40 @@ def test_scoring_user_explanations_several_per_latent(small_run, tmp_path: Path)
     )
     scores = read_table(out, "scores")
     assert sorted(zip(scores.latent, scores.explanation_id, strict=True)) == [
-        (2, 0),
-        (2, 1),
-        (3, 0),
+        (7, 0),
+        (7, 1),
+        (10, 0),
     ]
     assert (scores["status"] == "ok").all()
     expl = read_table(out, "explanations")
     assert set(expl["source"]) == {"user:mine.csv"} and len(expl) == 3
     assert res.run_id != small_run[2].run_id
+
+
+def test_llm_failures_become_status_rows(small_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Explainer replies that are empty or refusals, and a scorer endpoint that keeps failing,
+    end as explicit status rows (the LLM is a scripted HTTP server: a real model cannot be
+    made to fail on cue)."""
+    cfg, _out, _result = small_run
+
+    def reject(body: dict) -> int | None:
+        probe = body["messages"][-1]["content"] == "Say yes."
+        return 503 if body.get("logprobs") and not probe else None
+
+    replies = ["", "I'm sorry, I cannot help with that.", "Explanation: code"]
+    with ScriptedServer(replies=replies, reject=reject) as srv:
+        llm_cfg = LLMConfig(
+            backend="openai", base_url=srv.url, model="", max_retries=1, max_concurrency=1
+        )
+        run(replace(cfg, latents="4,7,10", llm=llm_cfg), tmp_path, progress=False)
+    expl = read_table(tmp_path, "explanations").set_index("latent")
+    assert list(expl["status"]) == ["unparsable", "refusal", "ok"]
+    assert expl.loc[10, "explanation"] == "code" and "empty reply" in expl.loc[4, "error"]
+    scores = read_table(tmp_path, "scores")
+    by_latent = scores.groupby("latent")["status"].apply(set).to_dict()
+    assert by_latent == {4: {"skipped"}, 7: {"skipped"}, 10: {"failed"}}
+    failed = scores[scores["latent"] == 10]
+    assert failed["error"].str.contains("HTTP 503").all()
 
 
 # ----------------------------------------------------------------- bad input, no output

@@ -1,5 +1,6 @@
 """Turn an LLM's free-form reply into an explanation phrase, robustly: small models ignore
-formats, repeat the prompt, wrap answers in quotes or markdown, or refuse."""
+formats, repeat the prompt, wrap answers in quotes or markdown, answer with a list under a
+lead-in line ("The marked words are:"), or refuse."""
 
 from __future__ import annotations
 
@@ -10,13 +11,44 @@ from autointerp.errors import LLMResponseError
 __all__ = ["parse_explanation"]
 
 MAX_WORDS = 30
-_LABEL = re.compile(r"explanation\s*[:\-]\s*", re.IGNORECASE)
+MAX_ITEMS = 6
+_LABEL = re.compile(r"(?:^|\n)[ \t*_#>-]*explanation[ \t*_]*[:\-][ \t]*", re.IGNORECASE)
 _REFUSAL = re.compile(
     r"^(i'?m sorry|i am sorry|i can'?t|i cannot|as an ai|i'?m unable|i am unable)", re.IGNORECASE
 )
-_LEADING = re.compile(
-    r"^(the (marked|common) tokens? (are|is|have in common)\s*:?\s*|answer\s*:\s*)", re.IGNORECASE
+# "The marked tokens have in common: ...", "The word or symbol that is marked is ..."
+_LEAD_IN = re.compile(
+    r"^(?:the |these )?(?:\w+ ){0,3}?(?:words?|tokens?|symbols?|neurons?)\b[^.:\"]{0,60}?"
+    r"\b(?:is|are|have in common|appear to be|include)\b[ :]*",
+    re.IGNORECASE,
 )
+_LEFTOVER = re.compile(
+    r"^(?:marked|most often|that)\b[^.:\"]{0,30}?\b(?:is|are)\b[ :]*", re.IGNORECASE
+)
+_QUOTED = re.compile(r"[\"“]([^\"“”\n]{1,40})[\"”]")
+_EMPHASIS = re.compile(r"\*\*|__|`")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_STRIP = " \t*_`#>-•\"'“”‘’"
+
+
+def _clean(text: str) -> str:
+    return text.strip().strip(_STRIP).strip()
+
+
+def _items(values: list[str]) -> str:
+    return ", ".join(dict.fromkeys(v for v in (_clean(x) for x in values[:MAX_ITEMS]) if v))
+
+
+def _one_line(line: str) -> str:
+    line = _EMPHASIS.sub("", line).strip()
+    quoted = _QUOTED.findall(line)
+    if len(quoted) >= 2:  # 'The marked words are "is", "was" and "be"' -> 'is, was, be'
+        return _items(quoted)
+    for pattern in (_LEAD_IN, _LEFTOVER):
+        stripped = pattern.sub("", line, count=1)
+        if len(stripped.strip()) >= 2:
+            line = stripped
+    return _clean(line)
 
 
 def parse_explanation(reply: str) -> str:
@@ -27,11 +59,16 @@ def parse_explanation(reply: str) -> str:
     labelled = _LABEL.search(text)
     if labelled:
         text = text[labelled.end() :]
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    line = line.strip(" \t*_`#>-•\"'“”‘’")
-    line = _LEADING.sub("", line).strip(" \t*_`\"'“”‘’")
-    if _REFUSAL.match(line):
-        raise LLMResponseError(f"refusal: {line[:80]!r}")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise LLMResponseError(f"no explanation in reply {reply[:80]!r}")
+    if _REFUSAL.match(_clean(lines[0])):
+        raise LLMResponseError(f"refusal: {lines[0][:80]!r}")
+    bullets = [_BULLET.sub("", ln) for ln in lines[1:] if _BULLET.match(ln)]
+    if lines[0].endswith(":") and bullets:  # a lead-in line followed by a list
+        line = _items(bullets)
+    else:
+        line = _one_line(lines[0])
     words = line.split()
     if len(words) > MAX_WORDS:
         line = " ".join(words[:MAX_WORDS])

@@ -43,6 +43,23 @@ def _architecture(cfg: dict[str, Any], cfg_path: Path) -> tuple[str, int | None]
     return str(arch), (int(k) if k is not None else None)
 
 
+_DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
+
+
+def _stored_dtype(weights_path: Path) -> str:
+    """The dtype of W_enc as stored (read from the safetensors header only)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights_path), framework="pt") as fh:
+            if "W_enc" in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
+                short = str(fh.get_slice("W_enc").get_dtype()).lower()
+                return _DTYPES.get(short, short)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file: {exc}") from None
+    return "unknown"
+
+
 def saelens_info(path: Path) -> SaeInfo:
     """Parse and check ``cfg.json`` (no weights are read)."""
     cfg_path, weights_path = path / CFG, path / WEIGHTS
@@ -71,7 +88,7 @@ def saelens_info(path: Path) -> SaeInfo:
         d_sae=int(cfg["d_sae"]),
         hook_name=hook_name,
         model_name=meta.get("model_name") or cfg.get("model_name"),
-        dtype=str(cfg.get("dtype", "float32")),
+        dtype=_stored_dtype(weights_path),
         sha256=file_sha256(weights_path)[:16],
         apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
         normalize_activations=str(cfg.get("normalize_activations") or "none"),

@@ -32,7 +32,7 @@ def read_table(root: Path | str, name: str, *, run_id: str | None = None) -> pd.
         raise StoreError(f"cannot read {folder}: {exc}") from exc
     df = pd.concat(frames, ignore_index=True).sort_values("created_at", kind="stable")
     out: pd.DataFrame = df.drop_duplicates(subset=list(KEYS[name]), keep="last")
-    return out.reset_index(drop=True)
+    return out.sort_values(list(KEYS[name]), kind="stable").reset_index(drop=True)
 
 
 def list_runs(root: Path | str) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ __all__ = ["RunWriter", "to_table"]
 def to_table(name: str, df: pd.DataFrame) -> pa.Table:
     """Check ``df`` against the declared schema of table ``name`` and convert it."""
     schema = SCHEMAS[name]
-    if df.empty and len(df.columns) == 0:
+    if len(df) == 0:
         return schema.empty_table()
     missing = [c for c in schema.names if c not in df.columns]
     extra = [c for c in df.columns if c not in schema.names]

@@ -16,6 +16,16 @@ from autointerp.explain import parse_explanation
         ("The marked tokens are: plural nouns", "plural nouns"),
         ("  \n\n  numbers in code  \n", "numbers in code"),
         ("Explanation: " + "word " * 50, " ".join(["word"] * 30)),
+        ('The words marked most often are:\n\n- "over"\n- "else"\n- "over"\n', "over, else"),
+        ('The marked words are "is", "was" and "is"', "is, was"),
+        (
+            "The word or symbol that is marked is a colon (:) followed by a comma",
+            "a colon (:) followed by a comma",
+        ),
+        (
+            "The marked tokens have a few meanings.\n\nThe first explanation: x",
+            "The marked tokens have a few meanings",
+        ),
     ],
 )
 def test_parses_messy_replies(reply: str, expected: str) -> None:

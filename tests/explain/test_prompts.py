@@ -27,24 +27,25 @@ def test_render_marked_keeps_spaces_outside_and_merges_runs() -> None:
 
 def test_default_explainer_prompt_golden() -> None:
     messages = DefaultExplainer(ExplainConfig()).prompt(RECORD)
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[3]["content"] == (
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[0]["content"].startswith("You are an interpretability researcher.")
+    assert messages[1]["content"] == (
         "In each excerpt below, the tokens where the neuron fires are marked like <<this>>.\n"
         "\n"
         "Example 1: The year <<1987>> was\\ncold\n"
         "Example 2: in <<2001>> and <<2002>>.\n"
         "\n"
-        "What do the marked tokens have in common? Reply with one line that starts with "
-        '"Explanation:" followed by a short phrase of at most 12 words.'
+        "What do the marked tokens have in common? Consider the marked tokens themselves and "
+        'the words just before them. Reply with one line that starts with "Explanation:" '
+        "followed by a short phrase of at most 12 words."
     )
-    assert messages[2]["content"] == "Explanation: four-digit years in dates"
 
 
 def test_default_explainer_with_activation_values() -> None:
     messages = DefaultExplainer(ExplainConfig(show_activations=True)).prompt(RECORD)
     assert (
         "Example 2: in <<2001>> and <<2002>>.\n  Activations: 2001 (4), 2002 (2)"
-        in messages[3]["content"]
+        in messages[1]["content"]
     )
 
 

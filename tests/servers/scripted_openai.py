@@ -33,8 +33,14 @@ class ScriptedServer:
         reply_text: str = "Explanation: test pattern",
         p_yes: float = 0.8,
         logprobs: bool = True,
+        replies: list[str] | None = None,
+        reject: Callable[[dict[str, Any]], int | None] | None = None,
     ) -> None:
         self.reply_text = reply_text
+        self.replies: deque[str] = deque(replies or [])
+        """Texts for the next generation requests (then ``reply_text``)."""
+        self.reject = reject
+        """Status code to answer a request with instead of replying (None = reply)."""
         self.p_yes = p_yes
         self.logprobs = logprobs
         self.faults: deque[Fault] = deque()
@@ -62,6 +68,10 @@ class ScriptedServer:
     def _reply(self, body: dict[str, Any]) -> dict[str, Any]:
         import math
 
+        text = self.reply_text
+        if body.get("max_tokens", 0) > 1 and self.replies:
+            text = self.replies.popleft()
+
         logprobs = None
         if self.logprobs and body.get("logprobs"):
             top = [
@@ -88,7 +98,7 @@ class ScriptedServer:
                     "index": 0,
                     "finish_reason": "stop",
                     "logprobs": logprobs,
-                    "message": {"role": "assistant", "content": self.reply_text},
+                    "message": {"role": "assistant", "content": text},
                 }
             ],
             "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
@@ -137,10 +147,15 @@ class ScriptedServer:
                 with server._lock:
                     server.requests.append(body)
                     fault = server.faults.popleft() if server.faults else Fault()
+                    status = server.reject(body) if server.reject else None
+                    if status is not None:
+                        fault = Fault(status)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
                     time.sleep(fault.delay + server.delay)
+                    with server._lock:  # done working; the reply may overlap the next request
+                        server.in_flight -= 1
                     if fault.status != 200:
                         self._send(
                             fault.status,
@@ -151,8 +166,5 @@ class ScriptedServer:
                         self._send(200, fault.body or server._reply(body), fault.headers)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
 
         return Handler

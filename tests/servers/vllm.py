@@ -32,6 +32,7 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
+        proc.poll()  # reap the leader, or it lingers as a zombie member of the group
         try:
             os.killpg(proc.pid, 0)
         except ProcessLookupError:
