@@ -50,7 +50,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--corpus", help="'stdlib' (default), a folder of .txt/.md, .jsonl or .parquet."
     )
     run.add_argument("--text-column", help="Text column of JSONL/Parquet corpora (default: text).")
-    run.add_argument("--n-tokens", type=int, help="Tokens to cache (default: 200000).")
+    run.add_argument("--n-tokens", type=int, help="Tokens to cache (default: 150000).")
     run.add_argument("--ctx-len", type=int, help="Tokens per window incl. BOS (default: 32).")
     run.add_argument(
         "--llm",

@@ -51,7 +51,7 @@ class CorpusConfig:
         ".txt/.md file, a .jsonl file or a .parquet file.",
     )
     text_column: str = opt("text", "Column holding the text in JSONL/Parquet corpora.")
-    n_tokens: int = opt(200_000, "Tokens to run through the model (a prefix of the corpus).")
+    n_tokens: int = opt(150_000, "Tokens to run through the model (a prefix of the corpus).")
     ctx_len: int = opt(32, "Tokens per window, including the BOS token that starts every window.")
 
 
@@ -108,7 +108,10 @@ class LLMConfig:
     timeout_s: float = opt(60.0, "Per-request timeout (HTTP backends).")
     max_retries: int = opt(4, "Retries on retryable errors (timeouts, 429, 5xx).")
     max_concurrency: int = opt(8, "Requests in flight at once (HTTP backends).")
-    batch_size: int = opt(16, "Prompts per forward pass (local backend).")
+    batch_size: int = opt(16, "Prompts generated together (local backend).")
+    judge_batch_size: int = opt(
+        32, "Prompts judged together (local backend); each batch's shared prefix is encoded once."
+    )
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    llm = LocalLLM(LLMConfig(batch_size=16))
+    llm = LocalLLM(LLMConfig())
     tok = llm.subject.tokenizer
     rng = np.random.default_rng(0)
     words = [

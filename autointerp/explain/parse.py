@@ -22,11 +22,18 @@ _LEAD_IN = re.compile(
     r"\b(?:is|are|have in common|appear to be|include)\b[ :]*",
     re.IGNORECASE,
 )
+# "The marked tokens have a common thread: they are ..." -> "they are ..."
+_LEAD_COLON = re.compile(
+    r"^(?:the |these )?(?:\w+ ){0,3}?(?:words?|tokens?|symbols?)\b[^.:\"]{0,60}?:\s+(?=\S)",
+    re.IGNORECASE,
+)
 _LEFTOVER = re.compile(
     r"^(?:marked|most often|that)\b[^.:\"]{0,30}?\b(?:is|are)\b[ :]*", re.IGNORECASE
 )
 _QUOTED = re.compile(r"[\"“]([^\"“”\n]{1,40})[\"”]")
-_EMPHASIS = re.compile(r"\*\*|__|`")
+_EMPHASIS = re.compile(r"\*\*|__|`|<<|>>")
+# "Pattern: the tokens ..." (a markdown list label) -> "the tokens ..."
+_LABEL_PREFIX = re.compile(r"^[\w -]{1,30}:\s+(?=\S)")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _STRIP = " \t*_`#>-•\"'“”‘’"
 
@@ -36,7 +43,17 @@ def _clean(text: str) -> str:
 
 
 def _items(values: list[str]) -> str:
-    return ", ".join(dict.fromkeys(v for v in (_clean(x) for x in values[:MAX_ITEMS]) if v))
+    """List items -> 'a, b, c'; when the items are sentences, the first one alone."""
+    items = []
+    for raw in values[:MAX_ITEMS]:
+        text = _LABEL_PREFIX.sub("", _EMPHASIS.sub("", raw), count=1)
+        quoted = _QUOTED.findall(text)
+        item = ", ".join(quoted) if len(quoted) >= 2 else _clean(text.split(". ")[0])
+        if item:
+            items.append(item)
+    if any(len(item.split()) > 4 for item in items):
+        return _one_line(items[0])
+    return ", ".join(dict.fromkeys(items))
 
 
 def _one_line(line: str) -> str:
@@ -44,7 +61,7 @@ def _one_line(line: str) -> str:
     quoted = _QUOTED.findall(line)
     if len(quoted) >= 2:  # 'The marked words are "is", "was" and "be"' -> 'is, was, be'
         return _items(quoted)
-    for pattern in (_LEAD_IN, _LEFTOVER):
+    for pattern in (_LEAD_COLON, _LEAD_IN, _LEFTOVER):
         stripped = pattern.sub("", line, count=1)
         if len(stripped.strip()) >= 2:
             line = stripped
@@ -65,10 +82,8 @@ def parse_explanation(reply: str) -> str:
     if _REFUSAL.match(_clean(lines[0])):
         raise LLMResponseError(f"refusal: {lines[0][:80]!r}")
     bullets = [_BULLET.sub("", ln) for ln in lines[1:] if _BULLET.match(ln)]
-    if lines[0].endswith(":") and bullets:  # a lead-in line followed by a list
-        line = _items(bullets)
-    else:
-        line = _one_line(lines[0])
+    # A lead-in line followed by a list ("The marked tokens have in common:\n- ...").
+    line = _items(bullets) if lines[0].endswith(":") and bullets else _one_line(lines[0])
     words = line.split()
     if len(words) > MAX_WORDS:
         line = " ".join(words[:MAX_WORDS])

@@ -123,8 +123,8 @@ class LocalLLM(LLM):
         order = sorted(range(len(encoded)), key=lambda i: encoded[i])
         results: list[Judgement | None] = [None] * len(encoded)
         bar = tqdm(total=len(encoded), desc=desc, disable=desc is None, leave=False)
-        for start in range(0, len(order), self.cfg.batch_size):
-            idx = order[start : start + self.cfg.batch_size]
+        for start in range(0, len(order), self.cfg.judge_batch_size):
+            idx = order[start : start + self.cfg.judge_batch_size]
             for i, judgement in zip(idx, self._judge_batch([encoded[i] for i in idx]), strict=True):
                 results[i] = judgement
             bar.update(len(idx))

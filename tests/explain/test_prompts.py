@@ -60,8 +60,9 @@ def test_detection_prompt_golden() -> None:
         },
         {
             "role": "user",
-            "content": "A neuron has been described as responding to: years\n\nText:\nin 2001 and 2002.\n\n"
-            "Does the text contain what the description says the neuron responds to? Answer Yes or No.",
+            "content": "A neuron has been described as responding to: years\n\n"
+            "Does the following text contain what the description says the neuron responds to? "
+            "Answer Yes or No.\n\nText: in 2001 and 2002.",
         },
     ]
 
@@ -71,8 +72,8 @@ def test_fuzz_items_mark_true_then_random_tokens() -> None:
     items = FuzzingScorer().items(RECORD, expl, seed=0)
     assert [(i.label, i.window) for i in items] == [(True, 9), (False, 9)]
     right, wrong = (i.messages[1]["content"] for i in items)
-    assert "Text:\nin <<2001>> and <<2002>>.\n" in right
-    wrong_text = wrong.split("Text:\n")[1].split("\n")[0]
+    assert right.endswith("Text: in <<2001>> and <<2002>>.")
+    wrong_text = wrong.split("Text: ")[1]
     assert (
         wrong_text.count("<<") == 2
         and "<<2001>>" not in wrong_text

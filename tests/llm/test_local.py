@@ -25,7 +25,7 @@ def _question(text: str) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def llm(smollm2) -> LocalLLM:  # type: ignore[no-untyped-def]
-    return LocalLLM(LLMConfig(batch_size=4), smollm2)
+    return LocalLLM(LLMConfig(batch_size=4, judge_batch_size=4), smollm2)
 
 
 def test_common_prefix_len() -> None:
