@@ -86,3 +86,68 @@ def test_user_errors_exit_2_with_a_message_and_no_output(
 def test_scores_on_an_empty_store(tmp_path: Path) -> None:
     out = cli("scores", "--out", str(tmp_path))
     assert out.returncode == 0 and "no scores found" in out.stdout
+
+
+def test_flags_map_onto_the_run_config(tmp_path: Path) -> None:
+    from autointerp.cli import _build_parser, config_from_args
+
+    (tmp_path / "c.json").write_text('{"seed": 5, "corpus": {"ctx_len": 16}}')
+    args = _build_parser().parse_args(
+        [
+            "run",
+            "--sae",
+            "s",
+            "--latents",
+            "0:5",
+            "--corpus",
+            "texts/",
+            "--n-tokens",
+            "1000",
+            "--llm",
+            "http://h:1/v1",
+            "--llm-model",
+            "m",
+            "--scorers",
+            "detection",
+            "--config",
+            str(tmp_path / "c.json"),
+            "--set",
+            "sampling.n_explain=3",
+            "--set",
+            "scoring.threshold=0.4",
+        ]
+    )
+    cfg = config_from_args(args)
+    assert (cfg.sae, cfg.latents, cfg.seed) == ("s", "0:5", 5)
+    assert (cfg.corpus.path, cfg.corpus.n_tokens, cfg.corpus.ctx_len) == ("texts/", 1000, 16)
+    assert (cfg.llm.backend, cfg.llm.base_url, cfg.llm.model) == ("openai", "http://h:1/v1", "m")
+    assert cfg.scoring.scorers == ("detection",) and cfg.scoring.threshold == 0.4
+    assert cfg.sampling.n_explain == 3
+
+
+@pytest.mark.slow
+def test_run_end_to_end_from_the_command_line(tmp_path: Path) -> None:
+    out = cli(
+        "run",
+        "--latents",
+        "7,10",
+        "--n-tokens",
+        "6400",
+        "--out",
+        str(tmp_path / "out"),
+        "--set",
+        "sampling.n_explain=5",
+        "--set",
+        "sampling.n_score=5",
+        "--set",
+        "sampling.n_nonactivating=5",
+        "--set",
+        "scoring.n_bootstrap=10",
+        "--no-progress",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "detection auroc" in out.stdout and "fuzz auroc" in out.stdout
+    assert "finished in" in out.stdout and str(tmp_path / "out" / "scores") in out.stdout
+    listed = cli("scores", "--out", str(tmp_path / "out"), "--format", "csv")
+    rows = listed.stdout.strip().splitlines()
+    assert rows[0].startswith("run_id,latent,explanation_id,scorer") and len(rows) == 5

@@ -198,6 +198,27 @@ def test_llm_failures_become_status_rows(small_run, tmp_path: Path) -> None:  # 
     assert failed["error"].str.contains("HTTP 503").all()
 
 
+def test_model_override_with_a_local_directory(
+    tiny_llama: Path, tiny_sae: Path, tmp_path: Path
+) -> None:
+    """The checkpoint names a model that does not exist; --model points at a local one."""
+    cfg = replace(
+        SMALL,
+        sae=str(tiny_sae),
+        model=str(tiny_llama),
+        latents="live:2",
+        corpus=CorpusConfig(n_tokens=3200),
+        sampling=SamplingConfig(n_explain=4, n_score=4, n_nonactivating=4, min_examples=8),
+        scoring=ScoringConfig(scorers=("detection",), n_bootstrap=0),
+    )
+    result = run(cfg, tmp_path, progress=False)
+    latents = read_table(tmp_path, "latents")
+    assert len(latents) == 256 and latents["selected"].sum() == 2
+    assert (read_table(tmp_path, "scores")["status"] == "ok").all()
+    assert set(read_table(tmp_path, "scores")["model"]) == {str(tiny_llama)}
+    assert len(result.explanations) == 2
+
+
 # ----------------------------------------------------------------- bad input, no output
 def _closed_port() -> int:
     with socket.socket() as sock:

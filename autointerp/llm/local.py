@@ -19,7 +19,7 @@ from autointerp.config import LLMConfig
 from autointerp.llm.base import BACKENDS, LLM, Completion, Judgement, Messages, yes_no_probability
 from autointerp.models.loader import SubjectModel, load_subject_model
 
-__all__ = ["LocalLLM", "common_prefix_len"]
+__all__ = ["LocalLLM", "common_prefix_len", "prefix_batches"]
 
 ANSWER_WORDS = ("Yes", " Yes", "yes", " yes", "No", " No", "no", " no")
 
@@ -34,6 +34,28 @@ def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
         if any(s[i] != tok for s in seqs):
             return i
     return n
+
+
+def prefix_batches(seqs: Sequence[Sequence[int]], size: int, slack: int = 16) -> list[list[int]]:
+    """Split sorted sequences into batches of at most ``size`` that do not straddle prompt
+    groups. A group boundary is where the common prefix of two neighbours is more than
+    ``slack`` tokens shorter than that of an adjacent pair (e.g. where the next latent's
+    explanation begins): a batch across it would re-encode the explanation for every row."""
+    adjacent = [common_prefix_len([seqs[i - 1], seqs[i]]) for i in range(1, len(seqs))]
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in range(len(seqs)):
+        if current:
+            here = adjacent[i - 1]
+            neighbours = adjacent[max(0, i - 2) : i - 1] + adjacent[i : i + 1]
+            boundary = any(here + slack < n for n in neighbours)
+            if len(current) == size or boundary:
+                batches.append(current)
+                current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 @BACKENDS.register("local")
@@ -123,11 +145,13 @@ class LocalLLM(LLM):
         order = sorted(range(len(encoded)), key=lambda i: encoded[i])
         results: list[Judgement | None] = [None] * len(encoded)
         bar = tqdm(total=len(encoded), desc=desc, disable=desc is None, leave=False)
-        for start in range(0, len(order), self.cfg.judge_batch_size):
-            idx = order[start : start + self.cfg.judge_batch_size]
-            for i, judgement in zip(idx, self._judge_batch([encoded[i] for i in idx]), strict=True):
+        for idx in prefix_batches([encoded[i] for i in order], self.cfg.judge_batch_size):
+            rows = [order[j] for j in idx]
+            for i, judgement in zip(
+                rows, self._judge_batch([encoded[i] for i in rows]), strict=True
+            ):
                 results[i] = judgement
-            bar.update(len(idx))
+            bar.update(len(rows))
         bar.close()
         return [r for r in results if r is not None]
 

@@ -10,7 +10,7 @@ import torch
 
 from autointerp.config import LLMConfig
 from autointerp.llm.base import yes_no_probability
-from autointerp.llm.local import LocalLLM, common_prefix_len
+from autointerp.llm.local import LocalLLM, common_prefix_len, prefix_batches
 
 
 def _question(text: str) -> list[dict[str, str]]:
@@ -73,3 +73,13 @@ def test_generate_batches_and_counts_tokens(llm: LocalLLM) -> None:
     assert all(0 < o.completion_tokens <= 8 for o in out)
     assert out[0].prompt_tokens == len(llm.encode(prompts[0]))
     assert llm.generate(prompts, max_new_tokens=8) == out  # greedy decoding is deterministic
+
+
+def test_prefix_batches_do_not_straddle_groups() -> None:
+    a = [[1] * 40 + [2] * 30 + [i] for i in range(5)]  # one explanation, five texts
+    b = [[1] * 40 + [3] * 30 + [i] for i in range(3)]  # another explanation
+    seqs = sorted(a + b)
+    batches = prefix_batches(seqs, size=4)
+    assert batches == [[0, 1, 2, 3], [4], [5, 6, 7]]
+    assert prefix_batches([[1, 2], [1, 3], [7]], size=8, slack=0) == [[0, 1], [2]]
+    assert prefix_batches([], size=4) == []
