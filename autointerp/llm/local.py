@@ -38,20 +38,24 @@ def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
 
 def prefix_batches(seqs: Sequence[Sequence[int]], size: int, slack: int = 16) -> list[list[int]]:
     """Split sorted sequences into batches of at most ``size`` that do not straddle prompt
-    groups. A group boundary is where the common prefix of two neighbours is more than
-    ``slack`` tokens shorter than that of an adjacent pair (e.g. where the next latent's
-    explanation begins): a batch across it would re-encode the explanation for every row."""
-    adjacent = [common_prefix_len([seqs[i - 1], seqs[i]]) for i in range(1, len(seqs))]
+    groups. A group boundary is where two neighbours share a prefix more than ``slack`` tokens
+    shorter than the group's floor (the shortest common prefix of neighbours within it), e.g.
+    where the next latent's explanation begins: a batch across it would re-encode the
+    explanation for every row."""
     batches: list[list[int]] = []
     current: list[int] = []
+    floor: int | None = None  # unknown until the group has two members
     for i in range(len(seqs)):
         if current:
-            here = adjacent[i - 1]
-            neighbours = adjacent[max(0, i - 2) : i - 1] + adjacent[i : i + 1]
-            boundary = any(here + slack < n for n in neighbours)
-            if len(current) == size or boundary:
+            here = common_prefix_len([seqs[i - 1], seqs[i]])
+            if floor is not None and here + slack < floor:
                 batches.append(current)
-                current = []
+                current, floor = [], None
+            else:
+                floor = here if floor is None else min(floor, here)
+                if len(current) == size:  # same group, next batch
+                    batches.append(current)
+                    current = []
         current.append(i)
     if current:
         batches.append(current)

@@ -83,3 +83,9 @@ def test_prefix_batches_do_not_straddle_groups() -> None:
     assert batches == [[0, 1, 2, 3], [4], [5, 6, 7]]
     assert prefix_batches([[1, 2], [1, 3], [7]], size=8, slack=0) == [[0, 1], [2]]
     assert prefix_batches([], size=4) == []
+
+
+def test_prefix_batches_keep_fuzz_pairs_together() -> None:
+    """Fuzz prompts come in pairs that share the text's first tokens; that is no boundary."""
+    seqs = sorted([[1] * 60 + [t] * 20 + [m] for t in range(2, 8) for m in (0, 1)])
+    assert prefix_batches(seqs, size=32) == [list(range(12))]
