@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 from tqdm.auto import tqdm
@@ -36,30 +37,46 @@ def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def prefix_batches(seqs: Sequence[Sequence[int]], size: int, slack: int = 16) -> list[list[int]]:
-    """Split sorted sequences into batches of at most ``size`` that do not straddle prompt
-    groups. A group boundary is where two neighbours share a prefix more than ``slack`` tokens
-    shorter than the group's floor (the shortest common prefix of neighbours within it), e.g.
-    where the next latent's explanation begins: a batch across it would re-encode the
-    explanation for every row."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    floor: int | None = None  # unknown until the group has two members
-    for i in range(len(seqs)):
-        if current:
-            here = common_prefix_len([seqs[i - 1], seqs[i]])
-            if floor is not None and here + slack < floor:
-                batches.append(current)
-                current, floor = [], None
+def prefix_batches(seqs: Sequence[Sequence[int]], size: int, overhead: int = 32) -> list[list[int]]:
+    """Batch lexicographically sorted sequences so that few tokens are encoded in total.
+
+    A batch costs its common prefix once plus every row's remaining suffix (plus ``overhead``
+    token-equivalents per forward pass). Sorted sequences form a prefix tree: each interval is
+    split where neighbours share the least, recursively, and adjacent pieces are merged back
+    (up to ``size`` rows) only when the merge is cheaper. Prompts of one (latent,
+    explanation) therefore share a batch and their prefix, while two latents' prompts are not
+    mixed when that would re-encode each explanation for every row.
+    """
+    n = len(seqs)
+    lengths = [len(s) for s in seqs]
+    adjacent = [common_prefix_len([seqs[i - 1], seqs[i]]) for i in range(1, n)]
+
+    def shared(lo: int, hi: int) -> int:
+        return min(adjacent[lo : hi - 1]) if hi - lo > 1 else lengths[lo]
+
+    def cost(lo: int, hi: int) -> int:
+        p = shared(lo, hi)
+        return p + sum(lengths[lo:hi]) - (hi - lo) * p + overhead
+
+    def split(lo: int, hi: int) -> list[tuple[int, int]]:
+        if hi - lo == 1:
+            return [(lo, hi)]
+        low = min(adjacent[lo : hi - 1])
+        cuts = [i for i in range(lo + 1, hi) if adjacent[i - 1] == low]
+        if len(cuts) == hi - lo - 1:  # no structure left: plain chunks
+            return [(a, min(a + size, hi)) for a in range(lo, hi, size)]
+        bounds = [lo, *cuts, hi]
+        parts = [piece for a, b in pairwise(bounds) for piece in split(a, b)]
+        merged = [parts[0]]
+        for a, b in parts[1:]:
+            a0, b0 = merged[-1]
+            if b - a0 <= size and cost(a0, b) <= cost(a0, b0) + cost(a, b):
+                merged[-1] = (a0, b)
             else:
-                floor = here if floor is None else min(floor, here)
-                if len(current) == size:  # same group, next batch
-                    batches.append(current)
-                    current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
+                merged.append((a, b))
+        return merged
+
+    return [list(range(a, b)) for a, b in split(0, n)] if n else []
 
 
 @BACKENDS.register("local")

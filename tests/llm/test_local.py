@@ -75,17 +75,32 @@ def test_generate_batches_and_counts_tokens(llm: LocalLLM) -> None:
     assert llm.generate(prompts, max_new_tokens=8) == out  # greedy decoding is deterministic
 
 
-def test_prefix_batches_do_not_straddle_groups() -> None:
-    a = [[1] * 40 + [2] * 30 + [i] for i in range(5)]  # one explanation, five texts
-    b = [[1] * 40 + [3] * 30 + [i] for i in range(3)]  # another explanation
+def _check_partition(batches: list[list[int]], n: int, size: int) -> None:
+    assert sorted(i for b in batches for i in b) == list(range(n))
+    assert all(0 < len(b) <= size for b in batches)
+
+
+def test_prefix_batches_keep_latents_apart() -> None:
+    """Two explanations with 41 prompts each: no batch mixes them."""
+    a = [[1] * 40 + [2] * 30 + [5, i] for i in range(41)]
+    b = [[1] * 40 + [3] * 30 + [5, i] for i in range(41)]
     seqs = sorted(a + b)
-    batches = prefix_batches(seqs, size=4)
-    assert batches == [[0, 1, 2, 3], [4], [5, 6, 7]]
-    assert prefix_batches([[1, 2], [1, 3], [7]], size=8, slack=0) == [[0, 1], [2]]
-    assert prefix_batches([], size=4) == []
+    batches = prefix_batches(seqs, size=32)
+    _check_partition(batches, 82, 32)
+    assert all(len({seqs[i][40] for i in batch}) == 1 for batch in batches)
+    assert len(batches) == 4
 
 
 def test_prefix_batches_keep_fuzz_pairs_together() -> None:
     """Fuzz prompts come in pairs that share the text's first tokens; that is no boundary."""
     seqs = sorted([[1] * 60 + [t] * 20 + [m] for t in range(2, 8) for m in (0, 1)])
     assert prefix_batches(seqs, size=32) == [list(range(12))]
+    batches = prefix_batches(seqs, size=5)
+    _check_partition(batches, 12, 5)
+    assert len(batches) == 3
+
+
+def test_prefix_batches_edge_cases() -> None:
+    assert prefix_batches([], size=4) == []
+    assert prefix_batches([[1, 2, 3]], size=4) == [[0]]
+    _check_partition(prefix_batches([[1]] * 10, size=4), 10, 4)
