@@ -114,6 +114,15 @@ class Scorer(ABC):
                 result.status, result.error = "skipped", f"no usable explanation ({expl.status})"
                 continue
             items = self.items(record, expl, seed)
+            n_pos = sum(item.label for item in items)
+            if n_pos == 0 or n_pos == len(items):
+                result.status = "skipped"
+                result.error = (
+                    f"needs positive and negative examples, got {n_pos} positive and "
+                    f"{len(items) - n_pos} negative (a latent that fires in every window has "
+                    "no non-activating examples)"
+                )
+                continue
             pending.append((result, items, len(prompts)))
             prompts += [item.messages for item in items]
             if calibrate:

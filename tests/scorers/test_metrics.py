@@ -56,3 +56,31 @@ def test_confidence_interval_contains_estimate_and_shrinks_with_n() -> None:
 def test_single_class_gives_nan_auroc() -> None:
     m = binary_metrics(np.array([True, True]), np.array([0.6, 0.7]), 0.5)
     assert math.isnan(m["auroc"]) and m["recall"] == 1.0
+
+
+def test_scorer_skips_a_latent_without_negatives() -> None:
+    """A latent that fires in every window has no non-activating examples: detection says
+    so explicitly instead of reporting NaN metrics (no LLM call is made for it)."""
+    from autointerp.config import ScoringConfig
+    from autointerp.llm.base import LLM
+    from autointerp.records import Example, Explanation, LatentRecord
+    from scorers.detection import DetectionScorer
+
+    class NoCalls(LLM):
+        name = "none"
+        supports_logprobs = True
+
+        def generate(self, prompts, **kw):  # type: ignore[no-untyped-def]
+            assert not prompts
+            return []
+
+        def judge(self, prompts, **kw):  # type: ignore[no-untyped-def]
+            assert not prompts
+            return []
+
+    ex = Example(1, ("a", " b"), (1.0, 0.0), "score", 1)
+    record = LatentRecord(3, score=[ex], nonactivating=[])
+    [result] = DetectionScorer().score(
+        [(record, Explanation(3, 0, "x", "user"))], NoCalls(), ScoringConfig(), seed=0
+    )
+    assert result.status == "skipped" and "1 positive and 0 negative" in (result.error or "")
