@@ -1,8 +1,15 @@
 """The inference-only sparse coder every checkpoint format loads into.
 
-``encode(x) = activate(normalize(x) - b_dec * apply_b_dec_to_input) @ W_enc + b_enc)`` and
-``decode(a) = denormalize(a @ W_dec + b_dec)``, where ``activate`` is what distinguishes the
-architectures (one small subclass each, registered by name in ``ARCHITECTURES``).
+``encode(x) = activate(pre(x))`` with ``pre(x) = (normalize(x) - b_dec * apply_b_dec_to_input)
+@ W_enc + b_enc``, and ``decode(a, x) = denormalize(a @ W_dec + b_dec) (+ x @ W_skip.T)``.
+What tells architectures apart is ``activate`` (and for a few, ``pre_activations``): one small
+subclass per architecture, registered by name in ``ARCHITECTURES``; adding the next variant is
+one file in ``autointerp/saes/architectures/``.
+
+Transcoders read one hook point (``hook_name``) and predict another (``hook_name_out``); their
+decoder width is ``d_out``. Signed architectures (AbsTopK) fire in both directions: the
+pipeline treats each direction as its own *unit* (``n_units = 2 * d_sae``, units ``d_sae + i``
+are latent ``i`` firing negative), so sampling, explaining and scoring work unchanged.
 """
 
 from __future__ import annotations
@@ -16,9 +23,17 @@ from torch import nn
 from autointerp.errors import CheckpointError
 from autointerp.registry import Registry
 
-__all__ = ["ARCHITECTURES", "SaeInfo", "SparseCoder"]
+__all__ = ["ARCHITECTURES", "NORMALIZATIONS", "SaeInfo", "SparseCoder"]
 
-NORMALIZATIONS = ("none", "layer_norm", "constant_norm_rescale")
+NORMALIZATIONS = (
+    "none",
+    "layer_norm",
+    "constant_norm_rescale",
+    # SAELens applies nothing at inference for these two (the factor or whitening is folded
+    # into the weights when known), so neither do we; `inspect` says so.
+    "expected_average_only_in",
+    "covariance_whitening",
+)
 
 
 @dataclass(frozen=True)
@@ -37,53 +52,81 @@ class SaeInfo:
     apply_b_dec_to_input: bool = True
     normalize_activations: str = "none"
     k: int | None = None
+    d_out: int | None = None
+    """Decoder width when it differs from d_in (transcoders); None means d_in."""
+    hook_name_out: str | None = None
+    """Where a transcoder's output goes (None for SAEs, which reconstruct their input)."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def transcoder(self) -> bool:
+        return self.hook_name_out is not None
 
 
 class SparseCoder(nn.Module):
     """Encoder/decoder weights plus the architecture's activation function."""
 
     architecture: ClassVar[str] = ""
-    extra_params: ClassVar[tuple[str, ...]] = ()
+    signed: ClassVar[bool] = False
+    """True when latents can fire negative (explained as two units, see the module doc)."""
+    params: ClassVar[dict[str, tuple[str, ...]]] = {
+        "W_enc": ("d_in", "d_sae"),
+        "b_enc": ("d_sae",),
+        "W_dec": ("d_sae", "d_out"),
+        "b_dec": ("d_out",),
+    }
+    """Required tensors and their shapes, in terms of d_in, d_sae and d_out."""
+    optional_params: ClassVar[dict[str, tuple[str, ...]]] = {"W_skip": ("d_out", "d_in")}
 
     def __init__(self, info: SaeInfo, weights: dict[str, torch.Tensor]) -> None:
         super().__init__()
         self.info = info
-        d_in, d_sae = info.d_in, info.d_sae
-        expected = {
-            "W_enc": (d_in, d_sae),
-            "b_enc": (d_sae,),
-            "W_dec": (d_sae, d_in),
-            "b_dec": (d_in,),
-        }
-        expected.update({name: (d_sae,) for name in self.extra_params})
-        for name, shape in expected.items():
+        dims = {"d_in": info.d_in, "d_sae": info.d_sae, "d_out": self.d_out}
+        known = {**self.params, **self.optional_params}
+        for name, symbolic in known.items():
             if name not in weights:
-                raise CheckpointError(f"{info.path}: weights have no tensor {name!r}")
-            tensor = weights[name]
-            if tuple(tensor.shape) != shape:
-                raise CheckpointError(
-                    f"{info.path}: tensor {name!r} has shape {tuple(tensor.shape)}, expected "
-                    f"{shape} for d_in={d_in}, d_sae={d_sae}"
-                )
-            if not tensor.is_floating_point():
-                raise CheckpointError(
-                    f"{info.path}: tensor {name!r} has dtype {tensor.dtype}, expected a float"
-                )
-            if not torch.isfinite(tensor).all():
-                raise CheckpointError(f"{info.path}: tensor {name!r} contains NaN or Inf values")
-            self.register_buffer(name, tensor.detach().to(torch.float32).contiguous())
+                if name in self.params:
+                    raise CheckpointError(
+                        f"{info.path}: weights have no tensor {name!r} (a {self.architecture} "
+                        f"checkpoint needs {', '.join(self.params)})"
+                    )
+                continue
+            self._check_and_store(name, weights[name], tuple(dims[d] for d in symbolic), symbolic)
+        self.has_skip = "W_skip" in weights
         if info.normalize_activations not in NORMALIZATIONS:
             raise CheckpointError(
                 f"{info.path}: normalize_activations={info.normalize_activations!r} is not "
                 f"supported; expected one of {', '.join(NORMALIZATIONS)}"
             )
+        if info.apply_b_dec_to_input and self.d_out != info.d_in:
+            raise CheckpointError(
+                f"{info.path}: apply_b_dec_to_input needs d_out == d_in, got d_out={self.d_out}"
+            )
 
-    # Buffers, typed for mypy.
+    def _check_and_store(
+        self, name: str, tensor: torch.Tensor, shape: tuple[int, ...], symbolic: tuple[str, ...]
+    ) -> None:
+        path = self.info.path
+        if tuple(tensor.shape) != shape:
+            dims = ", ".join(f"{s}={v}" for s, v in zip(symbolic, shape, strict=True))
+            raise CheckpointError(
+                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, expected {shape} "
+                f"({dims})"
+            )
+        if not tensor.is_floating_point():
+            raise CheckpointError(
+                f"{path}: tensor {name!r} has dtype {tensor.dtype}, expected a float"
+            )
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: tensor {name!r} contains NaN or Inf values")
+        self.register_buffer(name, tensor.detach().to(torch.float32).contiguous())
+
+    # Buffers, typed for mypy (present when listed in ``params``).
     W_enc: torch.Tensor
     b_enc: torch.Tensor
     W_dec: torch.Tensor
     b_dec: torch.Tensor
+    W_skip: torch.Tensor
 
     @property
     def d_in(self) -> int:
@@ -93,6 +136,20 @@ class SparseCoder(nn.Module):
     def d_sae(self) -> int:
         return self.info.d_sae
 
+    @property
+    def d_out(self) -> int:
+        return self.info.d_out or self.info.d_in
+
+    @property
+    def n_units(self) -> int:
+        """Explainable units: d_sae, or 2 * d_sae for signed latents (positive, negative)."""
+        return self.d_sae * (2 if self.signed else 1)
+
+    def unit(self, index: int) -> tuple[int, str]:
+        """Unit index -> (latent, direction '+' or '-')."""
+        return (index - self.d_sae, "-") if index >= self.d_sae else (index, "+")
+
+    # ------------------------------------------------------------------ encode / decode
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
         """Pre-activations [..., d_sae] -> latent activations [..., d_sae]."""
         raise NotImplementedError
@@ -109,31 +166,54 @@ class SparseCoder(nn.Module):
             return x * coeff, (coeff,)
         return x, ()
 
-    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        x, _ = self._normalize(x.to(self.W_enc.dtype))
+    def sae_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised input with the decoder bias removed (when the checkpoint asks)."""
+        x, _ = self._normalize(x.to(torch.float32))
         if self.info.apply_b_dec_to_input:
             x = x - self.b_dec
-        return x @ self.W_enc + self.b_enc
+        return x
+
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sae_input(x) @ self.W_enc + self.b_enc
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Activations at the hook point [..., d_in] -> latent activations [..., d_sae]."""
         return self.activate(self.pre_activations(x))
 
+    def encode_units(self, x: torch.Tensor) -> torch.Tensor:
+        """[..., n_units], every value >= 0: signed latents split into (+, -) halves."""
+        acts = self.encode(x)
+        if not self.signed:
+            return acts
+        return torch.cat([acts.clamp(min=0), (-acts).clamp(min=0)], dim=-1)
+
     def decode(self, acts: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
-        """Latent activations -> reconstruction. Input-dependent normalisations need the
-        original input ``x`` to undo the scaling."""
-        out = acts @ self.W_dec + self.b_dec
+        """Latent activations -> reconstruction (for transcoders: the predicted output).
+        Input-dependent normalisations and skip connections need the input ``x``."""
+        out = self.denormalize(acts @ self.W_dec + self.b_dec, x)
+        if self.has_skip:
+            if x is None:
+                raise ValueError("decode() needs the input x for the skip connection")
+            out = out + x.to(torch.float32) @ self.W_skip.T
+        return out
+
+    def denormalize(self, out: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
+        """Undo an input-dependent normalisation on a reconstruction. Transcoders predict a
+        different hook's activation, so (as in SAELens) theirs is left as is."""
         mode = self.info.normalize_activations
-        if mode == "none":
+        if mode not in ("layer_norm", "constant_norm_rescale") or self.info.transcoder:
             return out
         if x is None:
             raise ValueError(f"decode() needs the input x to undo normalize_activations={mode!r}")
-        _, stats = self._normalize(x.to(self.W_enc.dtype))
+        _, stats = self._normalize(x.to(torch.float32))
         if mode == "layer_norm":
             mu, std = stats
             return out * std + mu
-        (coeff,) = stats
-        return out / coeff
+        return out / stats[0]
+
+    def decoder_directions(self) -> torch.Tensor:
+        """[d_sae, d_out]: what each latent writes (used by steering and comparisons)."""
+        return self.W_dec
 
 
 ARCHITECTURES: Registry[type[SparseCoder]] = Registry("SAE architecture")

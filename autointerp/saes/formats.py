@@ -1,12 +1,22 @@
-"""Checkpoint formats behind a registry: each format knows how to recognise a path and
-how to load it into a :class:`SparseCoder`."""
+"""Checkpoint formats behind a registry: each format knows how to recognise a path (cheaply,
+from file names) and how to load it into a :class:`SparseCoder`.
+
+A checkpoint spec is one of:
+
+* ``demo`` -- the demo SAE shipped with autointerp;
+* a local path (a folder, or a file such as ``params.npz`` / ``ae.pt`` / ``model.pt``);
+* a hub id ``org/repo/path/inside/repo`` -- downloaded with huggingface_hub when online;
+* ``random:SPEC[:seed=N]`` -- a random-weights SAE of the same shape as SPEC (a baseline);
+* ``neurons:HOOK[:k=K]`` -- the model's raw units at HOOK (e.g. ``blocks.6.mlp.hook_post``),
+  optionally top-k sparsified (a baseline; needs the subject model, see ``baselines``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +30,7 @@ __all__ = [
     "CheckpointFormat",
     "file_sha256",
     "load_sae",
+    "load_saes",
     "read_json",
     "resolve_checkpoint",
 ]
@@ -35,33 +46,75 @@ class CheckpointFormat:
     load: Callable[[Path], SparseCoder]
     """Load and validate; raise CheckpointError naming the file and the problem."""
     expects: str
-    """What files this format expects (for error messages)."""
+    """What files this format expects (for error messages and the README)."""
+    example: str = ""
 
 
 FORMATS: Registry[CheckpointFormat] = Registry("checkpoint format")
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """``demo`` -> the demo SAE shipped with autointerp; otherwise the path itself."""
-    if str(path) == DEMO_NAME:
+def resolve_checkpoint(spec: str | Path) -> Path:
+    """``demo`` -> the demo SAE; a local path -> itself; ``org/repo/sub/path`` -> downloaded
+    from the Hugging Face Hub (when online)."""
+    if str(spec) == DEMO_NAME:
         return package_data("demo_sae")
-    resolved = Path(path).expanduser()
-    if not resolved.exists():
-        raise CheckpointError(f"SAE checkpoint {str(path)!r} does not exist")
-    return resolved
+    resolved = Path(spec).expanduser()
+    if resolved.exists():
+        return resolved
+    from autointerp.saes.hub import looks_like_hub_id, resolve_hub_checkpoint
+
+    if looks_like_hub_id(str(spec)):
+        return resolve_hub_checkpoint(str(spec))
+    raise CheckpointError(f"SAE checkpoint {str(spec)!r} does not exist")
 
 
-def load_sae(path: str | Path) -> SparseCoder:
-    """Detect the checkpoint format of ``path`` and load it (on CPU, float32)."""
-    resolved = resolve_checkpoint(path)
+def detect_format(path: Path) -> CheckpointFormat:
     for name in FORMATS:
         fmt = FORMATS.get(name)
-        if fmt.detect(resolved):
-            return fmt.load(resolved)
+        if fmt.detect(path):
+            return fmt
     expected = "; ".join(f"{FORMATS.get(n).name}: {FORMATS.get(n).expects}" for n in FORMATS)
-    raise CheckpointError(
-        f"{resolved} is not a checkpoint autointerp recognises. Expected {expected}"
-    )
+    raise CheckpointError(f"{path} is not a checkpoint autointerp recognises. Expected {expected}")
+
+
+def load_sae(spec: str | Path, *, hook: str | None = None, subject: Any = None) -> SparseCoder:
+    """Load the checkpoint ``spec`` (see the module docstring) on CPU in float32.
+
+    ``hook`` overrides the hook point the checkpoint names (needed for formats that store
+    none, such as a bare Gemma Scope ``params.npz``). ``subject`` (a loaded SubjectModel) is
+    needed only for ``neurons:`` baselines, whose width comes from the model."""
+    from autointerp.saes import baselines
+
+    text = str(spec)
+    if text.startswith(baselines.NEURONS):
+        sae = baselines.neuron_basis(text, subject)
+    elif text.startswith(baselines.RANDOM):
+        inner, seed = baselines.parse_random(text)
+        sae = baselines.randomize(load_sae(inner, hook=hook, subject=subject), seed, spec=text)
+    else:
+        path = resolve_checkpoint(spec)
+        sae = detect_format(path).load(path)
+    if hook and hook != sae.info.hook_name:
+        sae.info = replace(sae.info, hook_name=hook)
+    if not sae.info.hook_name:
+        raise CheckpointError(
+            f"{sae.info.path} does not say which hook point it reads; pass --hook "
+            "(e.g. blocks.12.hook_resid_post)"
+        )
+    return sae
+
+
+def load_saes(spec: str | Path, *, subject: Any = None) -> list[SparseCoder]:
+    """Every checkpoint under ``spec``: a sparsify run folder gives one per hook point (to be
+    cached together in one forward pass); anything else gives ``[load_sae(spec)]``."""
+    text = str(spec)
+    if not text.startswith(("neurons:", "random:")):
+        path = resolve_checkpoint(spec)
+        if detect_format(path).name == "sparsify":
+            from autointerp.saes.sparsify import hookpoint_folders
+
+            return [load_sae(folder) for folder in hookpoint_folders(path)]
+    return [load_sae(spec, subject=subject)]
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -82,3 +135,10 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def positive_int(cfg: dict[str, Any], key: str, where: Path) -> int:
+    value = cfg.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise CheckpointError(f"{where}: {key!r} must be a positive integer, got {value!r}")
+    return value
