@@ -41,7 +41,12 @@ def _build_parser() -> argparse.ArgumentParser:
             "SmolLM2 as explainer, on the first 32 live latents."
         ),
     )
-    run.add_argument("--sae", help="SAE checkpoint directory (default: the shipped demo SAE).")
+    run.add_argument(
+        "--sae",
+        help="SAE/transcoder checkpoint: a folder or file in any supported format, a hub id "
+        "'org/repo/path', 'random:<ckpt>' or 'neurons:<hook>[:k=K]' (default: the demo SAE).",
+    )
+    run.add_argument("--hook", help="Override the checkpoint's hook point.")
     run.add_argument(
         "--model", help="Subject model: local dir or hub id (default: the checkpoint's)."
     )
@@ -86,7 +91,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="Show what a checkpoint is, without running the model.",
         description="Print a checkpoint's format, architecture, sizes and hook point.",
     )
-    inspect.add_argument("checkpoint", help="Checkpoint directory, or 'demo'.")
+    inspect.add_argument(
+        "checkpoint",
+        help="Checkpoint folder or file (SAELens, sparsify, Gemma Scope, OpenAI, "
+        "dictionary_learning), a hub id, 'random:<ckpt>', or 'demo'.",
+    )
+    inspect.add_argument("--hook", help="Override the checkpoint's hook point.")
 
     scores = sub.add_parser(
         "scores",
@@ -141,6 +151,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     flags = {
         "sae": args.sae,
         "model": args.model,
+        "hook": args.hook,
         "latents": args.latents,
         "seed": args.seed,
         "explanations": args.explanations,
@@ -190,29 +201,51 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from autointerp.saes import load_sae
+    from autointerp.saes import load_sae, load_saes
 
-    sae = load_sae(args.checkpoint)
+    if str(args.checkpoint).startswith("neurons:"):
+        raise ConfigError("inspect reads checkpoint files; neurons:<hook> has none")
+    saes = load_saes(args.checkpoint)
+    if args.hook:
+        saes = [load_sae(args.checkpoint, hook=args.hook)]
+    for i, sae in enumerate(saes):
+        if i:
+            print()
+        _print_info(sae)
+    return 0
+
+
+def _print_info(sae: Any) -> None:
     info = sae.info
-    rows = [
+    rows: list[tuple[str, Any]] = [
         ("path", info.path),
         ("format", info.format),
         ("architecture", info.architecture),
+        ("kind", "transcoder" if info.transcoder else "sparse autoencoder"),
         ("d_in", info.d_in),
         ("d_sae", info.d_sae),
-        ("hook point", info.hook_name),
-        ("model", info.model_name or "(not named)"),
+    ]
+    if info.transcoder:
+        rows += [("d_out", sae.d_out), ("hook point (in)", info.hook_name)]
+        rows += [("hook point (out)", info.hook_name_out)]
+    else:
+        rows += [("hook point", info.hook_name or "(not named: pass --hook)")]
+    rows += [
+        ("model", info.model_name or "(not named: pass --model)"),
         ("k", info.k if info.k is not None else "-"),
+        ("signed latents", f"yes: {sae.n_units} units (+/-)" if sae.signed else "no"),
         ("apply_b_dec_to_input", info.apply_b_dec_to_input),
         ("normalize_activations", info.normalize_activations),
+        ("skip connection", sae.has_skip),
         ("weights dtype", info.dtype),
         ("sha256", info.sha256),
     ]
-    rows += [(k, v) for k, v in info.extra.items()]
+    if info.normalize_activations in ("expected_average_only_in", "covariance_whitening"):
+        rows.append(("note", "this normalisation is applied as identity at inference, as SAELens"))
+    rows += list(info.extra.items())
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
-    return 0
 
 
 def _cmd_scores(args: argparse.Namespace) -> int:

@@ -146,14 +146,24 @@ class ScoringConfig:
 class RunConfig:
     """Everything that determines a run's results. Saved as ``runs/<run_id>.json``."""
 
-    sae: str = opt("demo", "SAE checkpoint directory, or 'demo' for the shipped demo SAE.")
+    sae: str = opt(
+        "demo",
+        "SAE checkpoint: 'demo', a local folder or file, a hub id 'org/repo/path', "
+        "'random:<checkpoint>[:seed=N]' or 'neurons:<hook>[:k=K]' (baselines).",
+    )
     model: str | None = opt(
         None, "Subject model (local dir or hub id); default: the one the checkpoint names."
+    )
+    hook: str | None = opt(
+        None,
+        "Hook point to read, overriding the checkpoint's (needed for files that name none, "
+        "e.g. a bare Gemma Scope params.npz): blocks.L.hook_resid_post, a module path, ...",
     )
     latents: str = opt(
         "live:32",
         "Latents to explain: 'A:B' (range, B exclusive), 'i,j,k', or 'live:N' (the first "
-        "N latents with enough activating examples).",
+        "N latents with enough activating examples). For signed SAEs (AbsTopK) d_sae + i "
+        "is latent i's negative direction.",
     )
     seed: int = opt(0, "Seed for every random choice; the same seed gives the same run.")
     explanations: str | None = opt(

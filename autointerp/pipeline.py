@@ -30,6 +30,7 @@ from autointerp.inputs import LatentSelection, load_explanations, parse_latents
 from autointerp.llm import LLM, make_llm
 from autointerp.llm.local import LocalLLM
 from autointerp.models.loader import SubjectModel, canonical_model_name, load_subject_model
+from autointerp.models.offline import SMOLLM2
 from autointerp.records import Example, Explanation, LatentRecord
 from autointerp.results import (
     examples_frame,
@@ -39,6 +40,7 @@ from autointerp.results import (
     scores_frame,
 )
 from autointerp.saes import SparseCoder, load_sae
+from autointerp.saes.baselines import NEURONS
 from autointerp.sampling import LatentSample, choose_nonactivating, negative_pool, sample_latent
 from autointerp.store import RunWriter
 from scorers import SCORERS, Scorer, ScoreResult
@@ -83,16 +85,20 @@ class _Timer:
 
 def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
     """Load and validate every input; nothing is written."""
-    sae = load_sae(cfg.sae)
-    selection = parse_latents(cfg.latents, sae.d_sae)
-    user = load_explanations(cfg.explanations, sae.d_sae) if cfg.explanations else None
     for name in cfg.scoring.scorers:
         SCORERS.get(name)
     EXPLAINERS.get(cfg.explain.explainer)
+    subject: SubjectModel | None = None
+    if cfg.sae.startswith(NEURONS):  # a neuron baseline takes its width from the model
+        subject = _load_model(cfg, cfg.model or SMOLLM2.hub_id)
+    sae = load_sae(cfg.sae, hook=cfg.hook, subject=subject)
+    selection = parse_latents(cfg.latents, sae.n_units)
+    user = load_explanations(cfg.explanations, sae.n_units) if cfg.explanations else None
     model_name = cfg.model or sae.info.model_name
     if not model_name:
         raise CheckpointError(f"{sae.info.path} names no subject model; pass --model")
-    subject = load_subject_model(model_name, device=cfg.cache.device, dtype=cfg.cache.dtype)
+    if subject is None:
+        subject = _load_model(cfg, model_name)
     bind(subject, sae)
     if llm is None:
         same = cfg.llm.backend == "local" and canonical_model_name(cfg.llm.model) == subject.name
@@ -114,6 +120,10 @@ def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
     return Prepared(cfg, sae, subject, windows, llm, selection, user, run_id)
 
 
+def _load_model(cfg: RunConfig, name: str) -> SubjectModel:
+    return load_subject_model(name, device=cfg.cache.device, dtype=cfg.cache.dtype)
+
+
 def select_samples(stats: LatentStats, prep: Prepared) -> list[LatentSample]:
     cfg = prep.cfg
     if prep.user_explanations is not None:
@@ -124,7 +134,7 @@ def select_samples(stats: LatentStats, prep: Prepared) -> list[LatentSample]:
     if prep.selection.explicit is not None:
         return [sample_latent(stats, w, cfg.sampling, cfg.seed) for w in prep.selection.explicit]
     out: list[LatentSample] = []
-    for latent in range(stats.d_sae):
+    for latent in range(stats.d_sae):  # units
         sample = sample_latent(stats, latent, cfg.sampling, cfg.seed)
         if sample.status == "ok":
             out.append(sample)
@@ -282,7 +292,7 @@ def run(
         versions = {n: SCORERS.get(n).prompt_version for n in cfg.scoring.scorers}
         explainer_version = EXPLAINERS.get(cfg.explain.explainer).prompt_version
         writer = RunWriter(out, prep.run_id)
-        writer.add("latents", latents_frame(stats, samples, prov))
+        writer.add("latents", latents_frame(stats, samples, prov, prep.sae.d_sae))
         writer.add("examples", examples_frame(records, prov))
         expl_df = explanations_frame(explanations, llm_prov, explainer_version)
         writer.add("explanations", expl_df)

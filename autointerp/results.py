@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from autointerp.cache.stats import LatentStats
@@ -30,12 +31,16 @@ def _with(rows: list[dict[str, Any]], columns: dict[str, Any]) -> pd.DataFrame:
 
 
 def latents_frame(
-    stats: LatentStats, samples: Sequence[LatentSample], prov: dict[str, Any]
+    stats: LatentStats, samples: Sequence[LatentSample], prov: dict[str, Any], d_sae: int
 ) -> pd.DataFrame:
+    """One row per unit; for signed SAEs units d_sae.. are the latents' negative sides."""
     status = {s.latent: s.status for s in samples}
+    units = np.arange(stats.d_sae)
     df = pd.DataFrame(
         {
-            "latent": range(stats.d_sae),
+            "latent": units,
+            "sae_latent": units % d_sae,
+            "direction": np.where(units >= d_sae, "-", "+"),
             "fire_count": stats.fire_count.numpy(),
             "density": stats.density().numpy(),
             "window_count": stats.window_count.numpy(),

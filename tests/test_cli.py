@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import write_saelens
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
@@ -51,6 +53,42 @@ def test_inspect_demo() -> None:
         "blocks.15.hook_resid_post" in out.stdout
         and "HuggingFaceTB/SmolLM2-135M-Instruct" in out.stdout
     )
+
+
+def test_inspect_formats_without_a_model(tmp_path: Path) -> None:
+    """inspect detects the format and prints what it found; no model is loaded."""
+    import numpy as np
+
+    gemma = tmp_path / "gemma-scope-2b-pt-mlp" / "layer_4" / "width_16k" / "average_l0_50"
+    gemma.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.savez(
+        gemma / "params.npz",
+        W_enc=rng.normal(size=(8, 16)).astype(np.float32),
+        W_dec=rng.normal(size=(16, 8)).astype(np.float32),
+        b_enc=np.zeros(16, np.float32),
+        b_dec=np.zeros(8, np.float32),
+        threshold=np.full(16, 0.1, np.float32),
+    )
+    out = cli("inspect", str(gemma))
+    assert out.returncode == 0, out.stderr
+    for text in ("gemmascope", "jumprelu", "blocks.4.hook_mlp_out", "google/gemma-2-2b", "16"):
+        assert text in out.stdout
+    tc = write_saelens(
+        tmp_path / "tc",
+        d_in=8,
+        d_sae=16,
+        architecture="transcoder",
+        k=None,
+        hook_name="blocks.1.ln2.hook_normalized",
+        cfg_extra={"d_out": 8, "apply_b_dec_to_input": False},
+    )
+    out = cli("inspect", str(tc), "--hook", "layers.1.mlp:input")
+    assert out.returncode == 0, out.stderr
+    assert "transcoder" in out.stdout and "layers.1.mlp:input" in out.stdout
+    assert "blocks.1.hook_mlp_out" in out.stdout
+    broken = cli("inspect", str(tmp_path / "nothing-here"))
+    assert broken.returncode == 2 and "does not exist" in broken.stderr
 
 
 def test_list_and_config() -> None:

@@ -1,6 +1,6 @@
 """Activation caching: per-latent streaming statistics over a corpus."""
 
-from autointerp.cache.runner import bind, cache_activations, replay
+from autointerp.cache.runner import bind, cache_activations, cache_many, replay
 from autointerp.cache.stats import LatentStats
 
-__all__ = ["LatentStats", "bind", "cache_activations", "replay"]
+__all__ = ["LatentStats", "bind", "cache_activations", "cache_many", "replay"]

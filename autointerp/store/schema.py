@@ -52,7 +52,13 @@ def _metric_columns() -> list[tuple[str, pa.DataType, str]]:
 
 _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
     "latents": [
-        ("latent", pa.int64(), "Latent index in the SAE."),
+        (
+            "latent",
+            pa.int64(),
+            "Unit index: the latent, or d_sae + i for latent i's negative side.",
+        ),
+        ("sae_latent", pa.int64(), "Latent index in the checkpoint."),
+        ("direction", pa.string(), "'+' or '-' (signed architectures such as AbsTopK)."),
         ("fire_count", pa.int64(), "Tokens (BOS excluded) where the latent is > 0."),
         ("density", pa.float64(), "fire_count / tokens seen."),
         ("window_count", pa.int64(), "Windows in which the latent fired at least once."),
