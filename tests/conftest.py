@@ -5,16 +5,28 @@ into the autointerp cache dir) or a tiny randomly initialised Llama built on the
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Activation caches of this test session stay out of the user's cache (and start empty).
+os.environ["AUTOINTERP_ACTIVATIONS_DIR"] = tempfile.mkdtemp(prefix="autointerp-activations-")
 
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import build_tiny_llama, write_saelens
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _activation_cache_cleanup():  # type: ignore[no-untyped-def]
+    yield
+    import shutil
+
+    shutil.rmtree(os.environ["AUTOINTERP_ACTIVATIONS_DIR"], ignore_errors=True)
+
 
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 

@@ -87,9 +87,11 @@ def cache_many(
     *,
     seed: int,
     progress: bool = True,
+    first_window: int = 0,
 ) -> list[LatentStats]:
     """Statistics for several checkpoints (any hook points) from ONE forward pass per batch,
-    cut after the last hook any of them needs."""
+    cut after the last hook any of them needs. ``tokens[i]`` is window ``first_window + i``
+    of the corpus (shards pass their offset so their statistics merge exactly)."""
     hooks = [bind(subject, sae) for sae in saes]
     coders = [sae.to(subject.device) for sae in saes]
     stats = [LatentStats.empty(s.n_units, cfg.top_k, cfg.reservoir, seed) for s in saes]
@@ -97,10 +99,11 @@ def cache_many(
     bar = tqdm(total=len(tokens), desc="caching", unit="win", disable=not progress, leave=False)
     for start in range(0, len(tokens), cfg.batch_size):
         chunk = torch.as_tensor(tokens[start : start + cfg.batch_size], dtype=torch.long)
-        window_ids = torch.arange(start, start + len(chunk))
+        window_ids = torch.arange(first_window + start, first_window + start + len(chunk))
         captured = run_to_hooks(subject.model, chunk.to(subject.device), wanted)
         for coder, hook, stat in zip(coders, hooks, stats, strict=True):
-            stat.update(coder.encode_units(captured[hook][:, 1:].float()).cpu(), window_ids)
+            acts = coder.encode_units(captured[hook][:, 1:].float()).cpu()
+            stat.update(acts, window_ids, chunk[:, 1:])
         bar.update(len(chunk))
     bar.close()
     return stats

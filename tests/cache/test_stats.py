@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autointerp.cache.stats import LatentStats, hash_keys
+from autointerp.cache.stats import HIST_EDGES, LatentStats, hash_keys
 
 N_WIN, T, D = 120, 6, 10
 
@@ -103,3 +103,38 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     for name, value in vars(stats).items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(value, getattr(again, name)), name
+
+
+def _stream_tokens(acts: torch.Tensor, tokens: torch.Tensor, windows: range) -> LatentStats:
+    stats = LatentStats.empty(D, 5, 7, seed=11)
+    for start in range(windows.start, windows.stop, 16):
+        chunk = list(range(start, min(start + 16, windows.stop)))
+        stats.update(acts[chunk], torch.tensor(chunk), tokens[chunk])
+    return stats
+
+
+def test_histogram_and_single_token_share() -> None:
+    acts = _acts(2)
+    gen = torch.Generator().manual_seed(5)
+    tokens = torch.randint(3, 40000, (N_WIN, T), generator=gen)
+    # Latent 9 fires exactly where token 777 is, nowhere else.
+    acts[..., 9] = 0.0
+    tokens[::3, 2] = 777
+    acts[::3, 2, 9] = 0.5
+    stats = _stream_tokens(acts, tokens, range(N_WIN))
+    firing = acts[acts > 0]
+    bins = torch.bucketize(acts, HIST_EDGES)
+    for latent in range(D):
+        values = bins[..., latent][acts[..., latent] > 0]
+        expected = torch.bincount(values, minlength=len(HIST_EDGES) + 1)
+        assert torch.equal(stats.hist[latent], expected)
+    assert int(stats.hist.sum()) == firing.numel()
+    share = stats.top_token_share()
+    assert share[9] == 1.0 and share[0] == 0.0  # single-token latent; dead latent
+    # Random tokens: the bound is loose but far from 1 for a latent that fires often.
+    assert float(share[D - 2]) < 0.2
+    # Exact merges for the new counts too.
+    merged = _stream_tokens(acts, tokens, range(0, 50)).merge(
+        _stream_tokens(acts, tokens, range(50, N_WIN))
+    )
+    assert torch.equal(merged.hist, stats.hist) and torch.equal(merged.token_hash, stats.token_hash)

@@ -45,3 +45,25 @@ def test_bad_device_and_dtype() -> None:
         load_subject_model("smollm2", dtype="float64")
     with pytest.raises(ModelError, match="not a valid torch device"):
         load_subject_model("smollm2", device="tpu9")
+
+
+def test_dtype_auto_and_the_bf16_difference(tiny_llama: Path) -> None:
+    """'auto' resolves per hardware; bf16 activations stay within a few % of fp32 (the
+    difference autointerp accepts when it picks bf16 for speed)."""
+    import torch
+
+    from autointerp.models.hooks import parse_hook_name, run_to_hooks
+    from autointerp.models.loader import cpu_has_amx_bf16, load_subject_model, resolve_dtype
+
+    cpu = torch.device("cpu")
+    assert resolve_dtype("auto", cpu) == ("bfloat16" if cpu_has_amx_bf16() else "float32")
+    assert resolve_dtype("float32", cpu) == "float32"
+    fp32 = load_subject_model(str(tiny_llama), dtype="float32")
+    bf16 = load_subject_model(str(tiny_llama), dtype="bfloat16")
+    assert bf16.dtype == torch.bfloat16 and fp32.dtype == torch.float32
+    ids = torch.randint(3, 5000, (2, 16), generator=torch.Generator().manual_seed(0))
+    hook = parse_hook_name("blocks.3.hook_resid_post")
+    a = run_to_hooks(fp32.model, ids, [hook])[hook]
+    b = run_to_hooks(bf16.model, ids, [hook])[hook].float()
+    rel = float((a - b).norm() / a.norm())
+    assert 0 < rel < 0.05, rel

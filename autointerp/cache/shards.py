@@ -1,0 +1,137 @@
+"""Persistent, resumable caches: the corpus windows are split into shards by window range;
+each shard's :class:`LatentStats` is saved atomically as soon as it is done, and the shards
+are merged exactly (the merged top-k equals a single pass).
+
+A cache lives under ``<cache dir>/activations/<key>/`` (``AUTOINTERP_ACTIVATIONS_DIR``
+overrides the parent) where the key hashes everything the
+statistics depend on (model weights, corpus windows, checkpoint, hook point, statistic sizes,
+seed, dtype and the cache format version). A crashed run resumes from the shards on disk; a
+later run with the same inputs reuses the merged result without touching the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autointerp.cache.runner import cache_many
+from autointerp.cache.stats import LatentStats
+from autointerp.config import CacheConfig
+from autointerp.errors import ConfigError
+from autointerp.models.loader import SubjectModel
+from autointerp.paths import cache_dir
+from autointerp.saes.base import SparseCoder
+
+__all__ = ["FORMAT_VERSION", "cache_key", "cached_stats", "model_fingerprint", "shard_ranges"]
+
+FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+def model_fingerprint(subject: SubjectModel) -> str:
+    """Cheap hash of the model's identity: config, dtype and a sample of its weights."""
+    digest = hashlib.sha256(subject.model.config.to_json_string().encode())
+    digest.update(str(subject.dtype).encode())
+    params = list(subject.model.parameters())
+    for param in (params[0], params[len(params) // 2], params[-1]):
+        sample = param.detach().flatten()[:4096].float().cpu().numpy()
+        digest.update(sample.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(
+    subject: SubjectModel, sae: SparseCoder, corpus_fingerprint: str, cfg: CacheConfig, seed: int
+) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": model_fingerprint(subject),
+        "corpus": corpus_fingerprint,
+        "sae_sha256": sae.info.sha256,
+        "hook_name": sae.info.hook_name,
+        "architecture": sae.info.architecture,
+        "n_units": sae.n_units,
+        "top_k": cfg.top_k,
+        "reservoir": cfg.reservoir,
+        "seed": seed,
+        "dtype": cfg.dtype,
+    }
+
+
+def activations_dir() -> Path:
+    """``AUTOINTERP_ACTIVATIONS_DIR`` if set, else ``<cache dir>/activations``."""
+    override = os.environ.get("AUTOINTERP_ACTIVATIONS_DIR")
+    if override:
+        Path(override).mkdir(parents=True, exist_ok=True)
+        return Path(override)
+    return cache_dir("activations")
+
+
+def shard_ranges(n_windows: int, shard_windows: int) -> list[tuple[int, int]]:
+    return [(a, min(a + shard_windows, n_windows)) for a in range(0, n_windows, shard_windows)]
+
+
+def cached_stats(
+    subject: SubjectModel,
+    saes: Sequence[SparseCoder],
+    tokens: np.ndarray,
+    corpus_fingerprint: str,
+    cfg: CacheConfig,
+    *,
+    seed: int,
+    root: Path | None = None,
+    progress: bool = True,
+) -> list[LatentStats]:
+    """Statistics for ``saes`` over ``tokens``, computed shard by shard (all checkpoints in
+    one forward pass per batch), resuming from and saving to the on-disk cache."""
+    if cfg.shard_windows < 1:
+        raise ConfigError(f"cache.shard_windows must be >= 1, got {cfg.shard_windows}")
+    base = root if root is not None else activations_dir()
+    keys = [cache_key(subject, sae, corpus_fingerprint, cfg, seed) for sae in saes]
+    dirs = [base / _digest(key) for key in keys]
+    merged = [d / "merged.npz" for d in dirs]
+    if all(p.is_file() for p in merged):
+        log.info("reusing cached activation statistics in %s", dirs[0].parent)
+        return [LatentStats.load(p) for p in merged]
+    for d, key in zip(dirs, keys, strict=True):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "key.json").write_text(json.dumps(key, indent=2, sort_keys=True))
+    ranges = shard_ranges(len(tokens), cfg.shard_windows)
+    totals: list[LatentStats | None] = [None] * len(saes)
+    for start, stop in ranges:
+        paths = [d / f"shard-{start:09d}-{stop:09d}.npz" for d in dirs]
+        if all(p.is_file() for p in paths):
+            shard = [LatentStats.load(p) for p in paths]
+        else:
+            shard = cache_many(
+                subject,
+                saes,
+                tokens[start:stop],
+                cfg,
+                seed=seed,
+                progress=progress,
+                first_window=start,
+            )
+            for stats, path in zip(shard, paths, strict=True):
+                stats.save(path)
+        totals = [s if t is None else t.merge(s) for t, s in zip(totals, shard, strict=True)]
+    out = [
+        t if t is not None else _empty(sae, cfg, seed) for t, sae in zip(totals, saes, strict=True)
+    ]
+    for stats, path in zip(out, merged, strict=True):
+        stats.save(path)
+    return out
+
+
+def _empty(sae: SparseCoder, cfg: CacheConfig, seed: int) -> LatentStats:
+    return LatentStats.empty(sae.n_units, cfg.top_k, cfg.reservoir, seed)
+
+
+def _digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
