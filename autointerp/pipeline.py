@@ -17,21 +17,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import torch
 
 from autointerp import __version__
-from autointerp.cache import LatentStats, bind, cache_activations, replay
+from autointerp.cache import LatentStats, bind, cache_activations
+from autointerp.cache.shards import cached_stats
 from autointerp.config import RunConfig
 from autointerp.corpus import TokenWindows, load_windows
-from autointerp.errors import CheckpointError
+from autointerp.errors import CheckpointError, ConfigError
 from autointerp.explain import EXPLAINERS
 from autointerp.inputs import LatentSelection, load_explanations, parse_latents
 from autointerp.llm import LLM, make_llm
 from autointerp.llm.local import LocalLLM
 from autointerp.models.loader import SubjectModel, canonical_model_name, load_subject_model
 from autointerp.models.offline import SMOLLM2
-from autointerp.records import Example, Explanation, LatentRecord
+from autointerp.records import Explanation, LatentRecord
 from autointerp.results import (
     examples_frame,
     explanations_frame,
@@ -41,7 +42,8 @@ from autointerp.results import (
 )
 from autointerp.saes import SparseCoder, load_sae
 from autointerp.saes.baselines import NEURONS
-from autointerp.sampling import LatentSample, choose_nonactivating, negative_pool, sample_latent
+from autointerp.sampling import LatentSample, make_records, sample_latent
+from autointerp.sampling.embed import check_embedder
 from autointerp.store import RunWriter
 from scorers import SCORERS, Scorer, ScoreResult
 
@@ -85,6 +87,7 @@ class _Timer:
 
 def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
     """Load and validate every input; nothing is written."""
+    _check_sampling(cfg)
     for name in cfg.scoring.scorers:
         SCORERS.get(name)
     EXPLAINERS.get(cfg.explain.explainer)
@@ -102,7 +105,7 @@ def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
     bind(subject, sae)
     if llm is None:
         same = cfg.llm.backend == "local" and canonical_model_name(cfg.llm.model) == subject.name
-        shared = same and cfg.cache.dtype == "float32"
+        shared = same and subject.dtype == torch.float32
         llm = LocalLLM(cfg.llm, subject) if shared else make_llm(cfg.llm)
     llm.check()
     windows = load_windows(
@@ -120,8 +123,40 @@ def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
     return Prepared(cfg, sae, subject, windows, llm, selection, user, run_id)
 
 
+def _check_sampling(cfg: RunConfig) -> None:
+    shown = cfg.corpus.ctx_len - 1
+    if cfg.sampling.example_len > shown:
+        raise ConfigError(
+            f"sampling.example_len={cfg.sampling.example_len} is longer than a corpus window "
+            f"(corpus.ctx_len - 1 = {shown} tokens after the BOS)"
+        )
+    if "similar" in cfg.sampling.negatives:
+        check_embedder()
+
+
 def _load_model(cfg: RunConfig, name: str) -> SubjectModel:
     return load_subject_model(name, device=cfg.cache.device, dtype=cfg.cache.dtype)
+
+
+def compute_stats(prep: Prepared, progress: bool) -> LatentStats:
+    """Per-unit statistics: from the on-disk cache when ``cache.reuse`` (resuming any
+    finished shards), else in memory."""
+    cfg = prep.cfg
+    tokens = prep.windows.tokens
+    if not cfg.cache.reuse:
+        return cache_activations(
+            prep.subject, prep.sae, tokens, cfg.cache, seed=cfg.seed, progress=progress
+        )
+    (stats,) = cached_stats(
+        prep.subject,
+        [prep.sae],
+        tokens,
+        prep.windows.fingerprint,
+        cfg.cache,
+        seed=cfg.seed,
+        progress=progress,
+    )
+    return stats
 
 
 def select_samples(stats: LatentStats, prep: Prepared) -> list[LatentSample]:
@@ -146,54 +181,21 @@ def select_samples(stats: LatentStats, prep: Prepared) -> list[LatentSample]:
 def build_records(
     prep: Prepared, stats: LatentStats, samples: list[LatentSample], progress: bool
 ) -> list[LatentRecord]:
-    """Replay the chosen windows to get per-token activations; pick non-activating examples."""
-    cfg, tokens = prep.cfg, prep.windows.tokens
-    ok = [s for s in samples if s.status == "ok"]
-    if not ok:
-        return []
-    pool = negative_pool(len(tokens), max(10 * cfg.sampling.n_nonactivating, 200), cfg.seed)
-    needed = {w for s in ok for w, _ in (*s.explain, *s.score)} | set(pool.tolist())
-    windows = np.asarray(sorted(needed), dtype=np.int64)
-    row_of = {int(w): i for i, w in enumerate(windows)}
-    acts = replay(
+    """Replay the chosen windows for per-token activations, pick the negatives, cut the
+    examples to ``sampling.example_len`` (see ``autointerp.sampling.build``)."""
+    cfg = prep.cfg
+    return make_records(
         prep.subject,
         prep.sae,
-        tokens,
-        windows,
-        [s.latent for s in ok],
+        prep.windows.tokens,
+        stats,
+        samples,
+        cfg.sampling,
+        cfg.seed,
+        decode=_token_decoder(prep.subject),
         batch_size=cfg.cache.batch_size,
         progress=progress,
     )
-    decode = _token_decoder(prep.subject)
-    pool_rows = [row_of[int(w)] for w in pool]
-    records = []
-    for col, sample in enumerate(ok):
-        pool_max = acts[pool_rows, :, col].max(axis=1)
-        sample.nonactivating = choose_nonactivating(
-            pool, pool_max, sample, cfg.sampling.n_nonactivating, cfg.seed
-        )
-
-        def example(window: int, role: str, quantile: int, col: int = col) -> Example:
-            ids = tokens[window, 1:]
-            values = acts[row_of[window], :, col]
-            return Example(
-                window,
-                tuple(decode(int(i)) for i in ids),
-                tuple(float(v) for v in values),
-                role,
-                quantile,
-            )
-
-        records.append(
-            LatentRecord(
-                latent=sample.latent,
-                explain=[example(w, "explain", q) for w, q in sample.explain],
-                score=[example(w, "score", q) for w, q in sample.score],
-                nonactivating=[example(w, "nonactivating", 0) for w in sample.nonactivating],
-                max_act=float(stats.act_max[sample.latent]),
-            )
-        )
-    return records
 
 
 def _token_decoder(subject: SubjectModel) -> Any:
@@ -268,9 +270,7 @@ def run(
     with timer("load"):
         prep = prepare(cfg, llm=llm)
     with timer("cache"):
-        stats = cache_activations(
-            prep.subject, prep.sae, prep.windows.tokens, cfg.cache, seed=cfg.seed, progress=progress
-        )
+        stats = compute_stats(prep, progress)
     with timer("sample"):
         samples = select_samples(stats, prep)
         records = build_records(prep, stats, samples, progress)
@@ -312,6 +312,7 @@ def run(
                 "hook_name": prep.sae.info.hook_name,
                 "model": prep.subject.name,
                 "model_path": prep.subject.path,
+                "model_dtype": str(prep.subject.dtype).removeprefix("torch."),
                 "corpus": prep.windows.source,
                 "corpus_fingerprint": prep.windows.fingerprint,
                 "n_windows": prep.windows.n_windows,

@@ -16,9 +16,14 @@ class Example:
     tokens: tuple[str, ...]
     acts: tuple[float, ...]
     role: str
-    """'explain', 'score' (activating, held out from the explainer) or 'nonactivating'."""
+    """'explain', 'score' (activating, held out from the explainer), or a negative:
+    'nonactivating' (random), 'hard_neighbour' (where decoder-similar units fire) or
+    'hard_similar' (close to the activating examples in sentence-embedding space)."""
     quantile: int = 0
     """Activation quantile bin (1 = lowest); 0 for non-activating examples."""
+    start: int = 0
+    """Position of the first shown token in the window (BOS excluded): examples may show a
+    slice of their window (``sampling.example_len``)."""
 
     @property
     def max_act(self) -> float:
@@ -37,6 +42,7 @@ class LatentRecord:
     explain: list[Example] = field(default_factory=list)
     score: list[Example] = field(default_factory=list)
     nonactivating: list[Example] = field(default_factory=list)
+    """Every negative example (random and hard ones; ``Example.role`` tells them apart)."""
     max_act: float = 0.0
     """The latent's maximum activation over the corpus (for 0-9 scaling)."""
 

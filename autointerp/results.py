@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from autointerp.cache.stats import LatentStats
 from autointerp.records import Explanation, LatentRecord
@@ -21,6 +22,12 @@ __all__ = [
     "latents_frame",
     "scores_frame",
 ]
+
+
+DENSE_THRESHOLD = 0.1
+"""A latent firing on more than this share of tokens is flagged ``dense``."""
+SINGLE_TOKEN_SHARE, SINGLE_TOKEN_MIN = 0.9, 10
+"""Flag ``single_token``: >= 90 % of >= 10 firings on one token (upper bound, see stats)."""
 
 
 def _with(rows: list[dict[str, Any]], columns: dict[str, Any]) -> pd.DataFrame:
@@ -48,6 +55,12 @@ def latents_frame(
             "max_act": stats.act_max.double().numpy(),
         }
     )
+    share = stats.top_token_share().numpy()
+    df["dead"] = df["fire_count"] == 0
+    df["dense"] = df["density"] > DENSE_THRESHOLD
+    df["top_token_share"] = share
+    df["single_token"] = (share >= SINGLE_TOKEN_SHARE) & (df["fire_count"] >= SINGLE_TOKEN_MIN)
+    df["act_hist"] = list(stats.hist.to(torch.int64).numpy())
     df["selected"] = df["latent"].isin(status)
     df["sample_status"] = df["latent"].map(status).fillna("")
     df["n_tokens"] = stats.n_tokens
@@ -59,6 +72,7 @@ def examples_frame(records: Sequence[LatentRecord], prov: dict[str, Any]) -> pd.
         {
             "latent": r.latent,
             "window": ex.window,
+            "start": ex.start,
             "role": ex.role,
             "quantile": ex.quantile,
             "max_act": ex.max_act,

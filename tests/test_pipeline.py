@@ -67,6 +67,9 @@ def test_all_tables_are_written_with_their_schemas(small_run) -> None:  # type: 
     latents = read_table(out, "latents")
     assert len(latents) == 4096 and latents["selected"].sum() == 5
     assert latents.loc[0, "sample_status"] == "dead" and latents.loc[0, "fire_count"] == 0
+    assert latents.loc[0, "dead"] and not latents.loc[4, "dead"]
+    assert (latents["act_hist"].map(sum) == latents["fire_count"]).all()
+    assert latents["top_token_share"].between(0, 1).all()
     assert latents.loc[3, "sample_status"] == "too_sparse" and latents.loc[3, "window_count"] == 6
     assert set(latents.loc[[4, 7, 10], "sample_status"]) == {"ok"}
     assert (latents["n_tokens"] == 200 * 31).all()

@@ -64,6 +64,20 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("window_count", pa.int64(), "Windows in which the latent fired at least once."),
         ("mean_act", pa.float64(), "Mean activation over the tokens where it fired."),
         ("max_act", pa.float64(), "Maximum activation seen."),
+        ("dead", pa.bool_(), "Never fired on the cached tokens."),
+        ("dense", pa.bool_(), "Fires on more than 10 % of tokens."),
+        (
+            "top_token_share",
+            pa.float64(),
+            "Upper bound on the share of firings on the most frequent token (hash counts).",
+        ),
+        ("single_token", pa.bool_(), ">= 90 % of >= 10 firings fall on one token."),
+        (
+            "act_hist",
+            pa.list_(pa.int64()),
+            "Firing tokens per activation bin; bin upper edges 10^-3 .. 10^3 in 25 log steps, "
+            "then one open bin (autointerp.cache.stats.HIST_EDGES).",
+        ),
         ("selected", pa.bool_(), "Whether the run explained/scored this latent."),
         ("sample_status", pa.string(), "ok, dead, too_sparse, or '' when not selected."),
         ("n_tokens", pa.int64(), "Tokens the statistics were computed over."),
@@ -71,7 +85,14 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
     "examples": [
         ("latent", pa.int64(), "Latent index."),
         ("window", pa.int64(), "Window index in the run's corpus windows."),
-        ("role", pa.string(), "explain, score (activating, held out) or nonactivating."),
+        ("start", pa.int64(), "First shown token's position in the window (cropped examples)."),
+        (
+            "role",
+            pa.string(),
+            "explain, score (activating, held out), or a negative: nonactivating (random "
+            "window), hard_neighbour (a window where decoder-similar units fire) or "
+            "hard_similar (close to the activating examples in sentence-embedding space).",
+        ),
         ("quantile", pa.int64(), "Activation quantile bin (1 = lowest); 0 if non-activating."),
         ("max_act", pa.float64(), "The latent's maximum activation in the window."),
         ("tokens", pa.list_(pa.string()), "The window's tokens as text (BOS dropped)."),
