@@ -3,9 +3,11 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 VLLM_VENV ?= .venv-vllm
+DELPHI_VENV ?= .venv-delphi
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck pytest install vllm bench clean
+.PHONY: demo test check lint typecheck pytest install vllm bench bench-cache bench-memory \
+	bench-delphi clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -48,5 +50,16 @@ bench: install
 	$(BIN)/python benchmarks/bench_prefix_sharing.py
 	$(BIN)/python benchmarks/bench_demo.py
 
+## Caching: throughput vs. the truncated forward pass; peak memory at 10x the tokens; delphi.
+bench-cache: install
+	$(BIN)/python benchmarks/bench_cache_throughput.py
+
+bench-memory: install
+	$(BIN)/python benchmarks/bench_cache_memory.py
+
+# Creates $(DELPHI_VENV) (eai-delphi 0.1.3 and what delphi.latents needs) on first use.
+bench-delphi: install
+	$(BIN)/python benchmarks/bench_delphi.py --venv $(DELPHI_VENV)
+
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) $(DELPHI_VENV) .pytest_cache .mypy_cache .ruff_cache
