@@ -59,12 +59,14 @@ class CorpusConfig:
 class CacheConfig:
     """How activations are computed and which per-latent statistics are kept."""
 
-    batch_size: int = opt(32, "Windows per forward pass.")
+    batch_size: int = opt(
+        0, "Windows per forward pass; 0 = chosen for the device (32 on CPU, 128 on CUDA)."
+    )
     dtype: Literal["float32", "bfloat16", "auto"] = opt(
-        "float32",
-        "Dtype of the subject model's forward pass while caching: 'auto' picks bfloat16 where "
-        "the hardware runs it fast (CUDA with bf16, CPUs with AMX; ~1 % relative error in "
-        "activations), else float32. The default float32 keeps runs bit-reproducible across "
+        "auto",
+        "Dtype of the subject model's forward pass: 'auto' picks bfloat16 where the hardware "
+        "runs it fast (CUDA with bf16, CPUs with AMX; ~1 % relative error in activations, "
+        "tested), else float32. Set float32 for runs that are bit-reproducible across "
         "machines.",
     )
     device: str = opt("auto", "'auto' (CUDA when available, else CPU), 'cpu' or 'cuda[:N]'.")

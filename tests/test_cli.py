@@ -174,6 +174,8 @@ def test_run_end_to_end_from_the_command_line(tmp_path: Path) -> None:
         "--out",
         str(tmp_path / "out"),
         "--set",
+        "cache.dtype=float32",
+        "--set",
         "sampling.n_explain=5",
         "--set",
         "sampling.n_score=5",

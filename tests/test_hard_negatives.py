@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from autointerp.cache import LatentStats
-from autointerp.config import CorpusConfig, RunConfig, SamplingConfig, ScoringConfig
+from autointerp.config import CacheConfig, CorpusConfig, RunConfig, SamplingConfig, ScoringConfig
 from autointerp.errors import ConfigError
 from autointerp.pipeline import Prepared, build_records, compute_stats, prepare, run
 from autointerp.records import LatentRecord
@@ -27,6 +27,7 @@ from tests.helpers import write_saelens
 
 SAMPLING = SamplingConfig(n_explain=4, n_score=4, n_nonactivating=4, min_examples=6)
 BASE = RunConfig(
+    cache=CacheConfig(dtype="float32"),  # exact activations on every CPU
     corpus=CorpusConfig(n_tokens=3200),  # 100 windows of 31 tokens
     sampling=SAMPLING,
     scoring=ScoringConfig(scorers=("detection",), n_bootstrap=0),

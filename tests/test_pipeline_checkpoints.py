@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from autointerp.config import CorpusConfig, RunConfig, SamplingConfig, ScoringConfig
+from autointerp.config import CacheConfig, CorpusConfig, RunConfig, SamplingConfig, ScoringConfig
 from autointerp.errors import CheckpointError, ModelError
 from autointerp.pipeline import run
 from autointerp.store.query import read_table
 from tests.helpers import write_saelens
 
 BASE = RunConfig(
+    cache=CacheConfig(dtype="float32"),  # exact activations on every CPU
     corpus=CorpusConfig(n_tokens=3200),
     sampling=SamplingConfig(n_explain=4, n_score=4, n_nonactivating=4, min_examples=8),
     scoring=ScoringConfig(scorers=("detection",), n_bootstrap=0),
@@ -85,3 +86,20 @@ def test_neurons_baseline_with_a_bad_option(tiny_llama: Path, tmp_path: Path) ->
 def test_random_baseline_of_a_missing_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="does not exist"):
         run(replace(BASE, sae=f"random:{tmp_path / 'nope'}"), tmp_path / "out", progress=False)
+
+
+def test_a_bfloat16_run(tiny_llama: Path, tmp_path: Path) -> None:
+    """The bf16 path end to end (what cache.dtype=auto picks on CUDA and AMX CPUs); the
+    statistics stay close to the float32 run's."""
+    sae = write_saelens(tmp_path / "sae", d_in=64, d_sae=48, model_name=None)
+    cfg = replace(BASE, sae=str(sae), model=str(tiny_llama), latents="live:2")
+    run(replace(cfg, cache=CacheConfig(dtype="bfloat16")), tmp_path / "bf16", progress=False)
+    run(cfg, tmp_path / "fp32", progress=False)
+    manifest = next((tmp_path / "bf16" / "runs").glob("*.json")).read_text()
+    assert '"model_dtype": "bfloat16"' in manifest
+    bf16 = read_table(tmp_path / "bf16", "latents").set_index("latent")
+    fp32 = read_table(tmp_path / "fp32", "latents").set_index("latent")
+    live = fp32["fire_count"] > 20
+    rel = (bf16["fire_count"][live] - fp32["fire_count"][live]).abs() / fp32["fire_count"][live]
+    assert float(rel.median()) < 0.1
+    assert set(read_table(tmp_path / "bf16", "scores")["status"]) <= {"ok", "skipped"}

@@ -18,7 +18,7 @@ from autointerp.cache.stats import LatentStats
 from autointerp.config import CacheConfig
 from autointerp.errors import ModelError
 from autointerp.models.hooks import HookPoint, hook_width, parse_hook_name, run_to_hooks
-from autointerp.models.loader import SubjectModel
+from autointerp.models.loader import SubjectModel, resolve_batch_size
 from autointerp.saes.base import SparseCoder
 
 __all__ = ["bind", "cache_activations", "cache_many", "encode_windows", "replay"]
@@ -54,6 +54,7 @@ def encode_windows(
     """Yield (window_ids [B], unit activations [B, T-1, n_units]) batch by batch; the BOS
     position is dropped."""
     ids = np.arange(len(tokens)) if window_ids is None else np.asarray(window_ids)
+    batch_size = resolve_batch_size(batch_size, subject.device)
     sae = sae.to(subject.device)
     bar = tqdm(total=len(tokens), desc=desc, unit="win", disable=desc is None, leave=False)
     for start in range(0, len(tokens), batch_size):
@@ -97,8 +98,9 @@ def cache_many(
     stats = [LatentStats.empty(s.n_units, cfg.top_k, cfg.reservoir, seed) for s in saes]
     wanted = list(dict.fromkeys(hooks))
     bar = tqdm(total=len(tokens), desc="caching", unit="win", disable=not progress, leave=False)
-    for start in range(0, len(tokens), cfg.batch_size):
-        chunk = torch.as_tensor(tokens[start : start + cfg.batch_size], dtype=torch.long)
+    batch_size = resolve_batch_size(cfg.batch_size, subject.device)
+    for start in range(0, len(tokens), batch_size):
+        chunk = torch.as_tensor(tokens[start : start + batch_size], dtype=torch.long)
         window_ids = torch.arange(first_window + start, first_window + start + len(chunk))
         captured = run_to_hooks(subject.model, chunk.to(subject.device), wanted)
         for coder, hook, stat in zip(coders, hooks, stats, strict=True):

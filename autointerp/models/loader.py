@@ -18,6 +18,7 @@ __all__ = [
     "canonical_model_name",
     "cpu_has_amx_bf16",
     "load_subject_model",
+    "resolve_batch_size",
     "resolve_device",
     "resolve_dtype",
 ]
@@ -90,6 +91,13 @@ def resolve_dtype(dtype: str, device: torch.device) -> str:
     if device.type == "cuda":
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
     return "bfloat16" if cpu_has_amx_bf16() else "float32"
+
+
+def resolve_batch_size(batch_size: int, device: torch.device) -> int:
+    """0 -> a batch size for the device (windows per forward pass); else unchanged."""
+    if batch_size > 0:
+        return batch_size
+    return 128 if device.type == "cuda" else 32
 
 
 def load_subject_model(name: str, *, device: str = "auto", dtype: str = "float32") -> SubjectModel:

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from autointerp.config import CorpusConfig, LLMConfig, RunConfig, SamplingConfig, ScoringConfig
+from autointerp.config import (
+    CacheConfig,
+    CorpusConfig,
+    LLMConfig,
+    RunConfig,
+    SamplingConfig,
+    ScoringConfig,
+)
 from autointerp.llm.local import LocalLLM
 from autointerp.llm.openai_http import OpenAICompatibleLLM
 from autointerp.pipeline import run
@@ -64,6 +71,7 @@ def test_generate_and_judge_through_vllm(vllm_url: str, smollm2) -> None:  # typ
 
 def test_pipeline_explains_and_scores_through_vllm(vllm_url: str, tmp_path: Path) -> None:
     cfg = RunConfig(
+        cache=CacheConfig(dtype="float32"),
         latents="live:3",
         corpus=CorpusConfig(n_tokens=6400),
         sampling=SamplingConfig(n_explain=6, n_score=5, n_nonactivating=5, min_examples=4),
