@@ -29,7 +29,14 @@ from autointerp.models.loader import SubjectModel
 from autointerp.paths import cache_dir
 from autointerp.saes.base import SparseCoder
 
-__all__ = ["FORMAT_VERSION", "cache_key", "cached_stats", "model_fingerprint", "shard_ranges"]
+__all__ = [
+    "FORMAT_VERSION",
+    "cache_key",
+    "cached_stats",
+    "compute_shards",
+    "model_fingerprint",
+    "shard_ranges",
+]
 
 FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
@@ -77,6 +84,66 @@ def shard_ranges(n_windows: int, shard_windows: int) -> list[tuple[int, int]]:
     return [(a, min(a + shard_windows, n_windows)) for a in range(0, n_windows, shard_windows)]
 
 
+def _prepare_dirs(
+    subject: SubjectModel,
+    saes: Sequence[SparseCoder],
+    corpus_fingerprint: str,
+    cfg: CacheConfig,
+    seed: int,
+    root: Path | None,
+) -> list[Path]:
+    if cfg.shard_windows < 1:
+        raise ConfigError(f"cache.shard_windows must be >= 1, got {cfg.shard_windows}")
+    base = root if root is not None else activations_dir()
+    dirs = []
+    for sae in saes:
+        key = cache_key(subject, sae, corpus_fingerprint, cfg, seed)
+        folder = base / _digest(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "key.json").write_text(json.dumps(key, indent=2, sort_keys=True))
+        dirs.append(folder)
+    return dirs
+
+
+def _shard_paths(dirs: Sequence[Path], start: int, stop: int) -> list[Path]:
+    return [d / f"shard-{start:09d}-{stop:09d}.npz" for d in dirs]
+
+
+def compute_shards(
+    subject: SubjectModel,
+    saes: Sequence[SparseCoder],
+    tokens: np.ndarray,
+    corpus_fingerprint: str,
+    cfg: CacheConfig,
+    *,
+    seed: int,
+    shards: Sequence[int] | None = None,
+    root: Path | None = None,
+    progress: bool = True,
+) -> int:
+    """Compute and save the listed shards (indices into ``shard_ranges``; all by default)
+    that are not on disk yet; returns how many were computed. Workers that each take some
+    shards cache one corpus in parallel; :func:`cached_stats` then merges."""
+    dirs = _prepare_dirs(subject, saes, corpus_fingerprint, cfg, seed, root)
+    ranges = shard_ranges(len(tokens), cfg.shard_windows)
+    wanted = range(len(ranges)) if shards is None else shards
+    done = 0
+    for index in wanted:
+        if not 0 <= index < len(ranges):
+            raise ConfigError(f"shard {index} does not exist; this corpus has {len(ranges)}")
+        start, stop = ranges[index]
+        paths = _shard_paths(dirs, start, stop)
+        if all(p.is_file() for p in paths):
+            continue
+        stats = cache_many(
+            subject, saes, tokens[start:stop], cfg, seed=seed, progress=progress, first_window=start
+        )
+        for stat, path in zip(stats, paths, strict=True):
+            stat.save(path)
+        done += 1
+    return done
+
+
 def cached_stats(
     subject: SubjectModel,
     saes: Sequence[SparseCoder],
@@ -88,38 +155,19 @@ def cached_stats(
     root: Path | None = None,
     progress: bool = True,
 ) -> list[LatentStats]:
-    """Statistics for ``saes`` over ``tokens``, computed shard by shard (all checkpoints in
-    one forward pass per batch), resuming from and saving to the on-disk cache."""
-    if cfg.shard_windows < 1:
-        raise ConfigError(f"cache.shard_windows must be >= 1, got {cfg.shard_windows}")
-    base = root if root is not None else activations_dir()
-    keys = [cache_key(subject, sae, corpus_fingerprint, cfg, seed) for sae in saes]
-    dirs = [base / _digest(key) for key in keys]
+    """Statistics for ``saes`` over ``tokens``: the merged result when cached, else every
+    missing shard is computed (all checkpoints in one forward pass per batch) and merged."""
+    dirs = _prepare_dirs(subject, saes, corpus_fingerprint, cfg, seed, root)
     merged = [d / "merged.npz" for d in dirs]
     if all(p.is_file() for p in merged):
         log.info("reusing cached activation statistics in %s", dirs[0].parent)
         return [LatentStats.load(p) for p in merged]
-    for d, key in zip(dirs, keys, strict=True):
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "key.json").write_text(json.dumps(key, indent=2, sort_keys=True))
-    ranges = shard_ranges(len(tokens), cfg.shard_windows)
+    compute_shards(
+        subject, saes, tokens, corpus_fingerprint, cfg, seed=seed, root=root, progress=progress
+    )
     totals: list[LatentStats | None] = [None] * len(saes)
-    for start, stop in ranges:
-        paths = [d / f"shard-{start:09d}-{stop:09d}.npz" for d in dirs]
-        if all(p.is_file() for p in paths):
-            shard = [LatentStats.load(p) for p in paths]
-        else:
-            shard = cache_many(
-                subject,
-                saes,
-                tokens[start:stop],
-                cfg,
-                seed=seed,
-                progress=progress,
-                first_window=start,
-            )
-            for stats, path in zip(shard, paths, strict=True):
-                stats.save(path)
+    for start, stop in shard_ranges(len(tokens), cfg.shard_windows):
+        shard = [LatentStats.load(p) for p in _shard_paths(dirs, start, stop)]
         totals = [s if t is None else t.merge(s) for t, s in zip(totals, shard, strict=True)]
     out = [
         t if t is not None else _empty(sae, cfg, seed) for t, sae in zip(totals, saes, strict=True)

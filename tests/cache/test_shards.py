@@ -13,7 +13,7 @@ import torch
 
 from autointerp.cache import cache_activations
 from autointerp.cache import shards as shards_mod
-from autointerp.cache.shards import cached_stats
+from autointerp.cache.shards import cached_stats, compute_shards
 from autointerp.config import CacheConfig
 from autointerp.errors import ConfigError
 from autointerp.models.loader import SubjectModel, load_subject_model
@@ -152,4 +152,33 @@ def test_deterministic_and_validated(subject, sae, tokens, tmp_path) -> None:  #
             seed=4,
             root=tmp_path / "c",
             progress=False,
+        )
+
+
+def test_workers_cache_disjoint_shards_then_merge(
+    subject, sae, tokens, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Two workers take shards {0, 2} and {1} (in any order); the merge then runs no model
+    and equals a single pass."""
+    root = tmp_path / "c"
+    first = compute_shards(
+        subject, [sae], tokens, "fp", CFG, seed=2, shards=[2, 0], root=root, progress=False
+    )
+    second = compute_shards(
+        subject, [sae], tokens, "fp", CFG, seed=2, shards=[1], root=root, progress=False
+    )
+    assert (first, second) == (2, 1)
+    assert (
+        compute_shards(
+            subject, [sae], tokens, "fp", CFG, seed=2, shards=[1], root=root, progress=False
+        )
+        == 0
+    )
+    calls = _count_calls(monkeypatch)
+    (merged,) = cached_stats(subject, [sae], tokens, "fp", CFG, seed=2, root=root, progress=False)
+    assert calls == []
+    _same(merged, cache_activations(subject, sae, tokens, CFG, seed=2, progress=False))
+    with pytest.raises(ConfigError, match="shard 3 does not exist"):
+        compute_shards(
+            subject, [sae], tokens, "fp", CFG, seed=2, shards=[3], root=root, progress=False
         )
