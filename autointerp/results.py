@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from autointerp.cache.stats import LatentStats
 from autointerp.records import Explanation, LatentRecord
@@ -60,7 +59,7 @@ def latents_frame(
     df["dense"] = df["density"] > DENSE_THRESHOLD
     df["top_token_share"] = share
     df["single_token"] = (share >= SINGLE_TOKEN_SHARE) & (df["fire_count"] >= SINGLE_TOKEN_MIN)
-    df["act_hist"] = list(stats.hist.to(torch.int64).numpy())
+    df["act_hist"] = list(stats.hist.numpy())
     df["selected"] = df["latent"].isin(status)
     df["sample_status"] = df["latent"].map(status).fillna("")
     df["n_tokens"] = stats.n_tokens

@@ -54,11 +54,12 @@ def model_fingerprint(subject: SubjectModel) -> str:
 
 
 def cache_key(
-    subject: SubjectModel, sae: SparseCoder, corpus_fingerprint: str, cfg: CacheConfig, seed: int
+    model: str, sae: SparseCoder, corpus_fingerprint: str, cfg: CacheConfig, seed: int
 ) -> dict[str, Any]:
+    """Everything a checkpoint's statistics depend on; ``model`` is a model_fingerprint."""
     return {
         "format_version": FORMAT_VERSION,
-        "model": model_fingerprint(subject),
+        "model": model,
         "corpus": corpus_fingerprint,
         "sae_sha256": sae.info.sha256,
         "hook_name": sae.info.hook_name,
@@ -95,9 +96,10 @@ def _prepare_dirs(
     if cfg.shard_windows < 1:
         raise ConfigError(f"cache.shard_windows must be >= 1, got {cfg.shard_windows}")
     base = root if root is not None else activations_dir()
+    model = model_fingerprint(subject)
     dirs = []
     for sae in saes:
-        key = cache_key(subject, sae, corpus_fingerprint, cfg, seed)
+        key = cache_key(model, sae, corpus_fingerprint, cfg, seed)
         folder = base / _digest(key)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "key.json").write_text(json.dumps(key, indent=2, sort_keys=True))
@@ -125,6 +127,19 @@ def compute_shards(
     that are not on disk yet; returns how many were computed. Workers that each take some
     shards cache one corpus in parallel; :func:`cached_stats` then merges."""
     dirs = _prepare_dirs(subject, saes, corpus_fingerprint, cfg, seed, root)
+    return _compute(subject, saes, tokens, cfg, dirs, seed, shards, progress)
+
+
+def _compute(
+    subject: SubjectModel,
+    saes: Sequence[SparseCoder],
+    tokens: np.ndarray,
+    cfg: CacheConfig,
+    dirs: Sequence[Path],
+    seed: int,
+    shards: Sequence[int] | None,
+    progress: bool,
+) -> int:
     ranges = shard_ranges(len(tokens), cfg.shard_windows)
     wanted = range(len(ranges)) if shards is None else shards
     done = 0
@@ -162,9 +177,7 @@ def cached_stats(
     if all(p.is_file() for p in merged):
         log.info("reusing cached activation statistics in %s", dirs[0].parent)
         return [LatentStats.load(p) for p in merged]
-    compute_shards(
-        subject, saes, tokens, corpus_fingerprint, cfg, seed=seed, root=root, progress=progress
-    )
+    _compute(subject, saes, tokens, cfg, dirs, seed, None, progress)
     totals: list[LatentStats | None] = [None] * len(saes)
     for start, stop in shard_ranges(len(tokens), cfg.shard_windows):
         shard = [LatentStats.load(p) for p in _shard_paths(dirs, start, stop)]

@@ -15,6 +15,7 @@ are latent ``i`` firing negative), so sampling, explaining and scoring work unch
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -23,7 +24,7 @@ from torch import nn
 from autointerp.errors import CheckpointError
 from autointerp.registry import Registry
 
-__all__ = ["ARCHITECTURES", "NORMALIZATIONS", "SaeInfo", "SparseCoder"]
+__all__ = ["ARCHITECTURES", "NORMALIZATIONS", "SaeInfo", "SparseCoder", "check_tensor"]
 
 NORMALIZATIONS = (
     "none",
@@ -34,6 +35,23 @@ NORMALIZATIONS = (
     "expected_average_only_in",
     "covariance_whitening",
 )
+
+
+def check_tensor(
+    where: str | Path, name: str, tensor: torch.Tensor, shape: tuple[int, ...], dims: str
+) -> None:
+    """CheckpointError naming ``where`` and ``name`` unless ``tensor`` has ``shape`` (``dims``
+    explains where the expected sizes come from), a float dtype and only finite values."""
+    if tuple(tensor.shape) != shape:
+        raise CheckpointError(
+            f"{where}: tensor {name!r} has shape {tuple(tensor.shape)}, expected {shape} ({dims})"
+        )
+    if not tensor.is_floating_point():
+        raise CheckpointError(
+            f"{where}: tensor {name!r} has dtype {tensor.dtype}, expected a float"
+        )
+    if not torch.isfinite(tensor).all():
+        raise CheckpointError(f"{where}: tensor {name!r} contains NaN or Inf values")
 
 
 @dataclass(frozen=True)
@@ -106,19 +124,8 @@ class SparseCoder(nn.Module):
     def _check_and_store(
         self, name: str, tensor: torch.Tensor, shape: tuple[int, ...], symbolic: tuple[str, ...]
     ) -> None:
-        path = self.info.path
-        if tuple(tensor.shape) != shape:
-            dims = ", ".join(f"{s}={v}" for s, v in zip(symbolic, shape, strict=True))
-            raise CheckpointError(
-                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, expected {shape} "
-                f"({dims})"
-            )
-        if not tensor.is_floating_point():
-            raise CheckpointError(
-                f"{path}: tensor {name!r} has dtype {tensor.dtype}, expected a float"
-            )
-        if not torch.isfinite(tensor).all():
-            raise CheckpointError(f"{path}: tensor {name!r} contains NaN or Inf values")
+        dims = ", ".join(f"{s}={v}" for s, v in zip(symbolic, shape, strict=True))
+        check_tensor(self.info.path, name, tensor, shape, dims)
         self.register_buffer(name, tensor.detach().to(torch.float32).contiguous())
 
     # Buffers, typed for mypy (present when listed in ``params``).

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from autointerp.errors import CheckpointError
-from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder
+from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder, check_tensor
 from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, positive_int, read_json
 from autointerp.saes.weights import load_safetensors, safetensors_dtype
 
@@ -90,17 +90,8 @@ def _checked(weights: dict[str, torch.Tensor], file: Path, d_in: int) -> dict[st
                 raise CheckpointError(f"{file}: no tensor {name!r}")
             continue
         shape = tuple(dims[s] for s in symbolic)
-        if tuple(tensor.shape) != shape:
-            raise CheckpointError(
-                f"{file}: tensor {name!r} has shape {tuple(tensor.shape)}, expected {shape} "
-                f"(d_in={d_in} from {CFG}, d_sae={dims['d_sae']} from encoder.weight)"
-            )
-        if not tensor.is_floating_point():
-            raise CheckpointError(
-                f"{file}: tensor {name!r} has dtype {tensor.dtype}, expected a float"
-            )
-        if not torch.isfinite(tensor).all():
-            raise CheckpointError(f"{file}: tensor {name!r} contains NaN or Inf values")
+        origin = f"d_in={d_in} from {CFG}, d_sae={dims['d_sae']} from encoder.weight"
+        check_tensor(file, name, tensor, shape, origin)
         out[ours] = encoder.T if name == "encoder.weight" else tensor
     return out
 
