@@ -164,7 +164,11 @@ class SamplingConfig:
 class LLMConfig:
     """The explainer/scorer LLM. The API key is read from ``api_key_env`` at run time."""
 
-    backend: str = opt("local", "'local' (in-process transformers) or 'openai' (HTTP).")
+    backend: str = opt(
+        "local",
+        "'local' (in-process transformers), 'vllm' (in-process vLLM engine, GPU workers) or "
+        "'openai' (any OpenAI-compatible HTTP server).",
+    )
     model: str = opt(
         "HuggingFaceTB/SmolLM2-135M-Instruct",
         "Model name: a local path or known offline model for 'local'; the served model "
@@ -181,6 +185,26 @@ class LLMConfig:
     judge_batch_size: int = opt(
         32, "Prompts judged together (local backend); each batch's shared prefix is encoded once."
     )
+    requests_per_minute: float | None = opt(
+        None, "Client-side request rate limit (HTTP backends); None = unlimited."
+    )
+    tokens_per_minute: float | None = opt(
+        None,
+        "Client-side token rate limit (prompt + completion tokens, HTTP backends); "
+        "None = unlimited.",
+    )
+    prices: str | None = opt(
+        None,
+        'Price table to report cost: a JSON file mapping model name -> {"prompt": USD per '
+        'million prompt tokens, "completion": USD per million completion tokens}; '
+        "None = no cost column.",
+    )
+    gpu_memory_utilization: float = opt(
+        0.85, "Share of GPU memory the in-process vLLM engine may take ('vllm' backend)."
+    )
+    max_model_len: int | None = opt(
+        None, "Context length of the in-process vLLM engine; None = the model's."
+    )
 
 
 @dataclass(frozen=True)
@@ -190,6 +214,19 @@ class ExplainConfig:
     explainer: str = opt("default", "Explainer name (see `autointerp list`).")
     show_activations: bool = opt(
         False, "Also show each marked token's activation (0-9) to the explainer."
+    )
+    n_contrast: int = opt(
+        10, "Hard-negative (non-activating) examples shown by the 'contrastive' explainer."
+    )
+    n_output_tokens: int = opt(
+        10,
+        "'output' explainer: tokens listed as promoted, suppressed and most changed by steering.",
+    )
+    n_candidates: int = opt(4, "'best_of_n': candidate explanations generated per latent.")
+    candidate_explainer: str = opt("default", "'best_of_n': the explainer that writes candidates.")
+    candidate_temperature: float = opt(0.7, "'best_of_n': sampling temperature for the candidates.")
+    selection_scorer: str = opt(
+        "detection", "'best_of_n': the scorer whose AUROC picks the best candidate."
     )
 
 
@@ -209,6 +246,21 @@ class ScoringConfig:
         "Decision threshold on P(yes) in logprob mode; None = contextual calibration (the "
         "P(yes) of the same prompt with the content-free text 'N/A').",
     )
+    embedding_model: str = opt(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "'embedding' scorer: a sentence-transformers model (MiniLM works offline).",
+    )
+    intruder_group: int = opt(
+        4, "'intruder' scorer: activating examples shown alongside the one intruder."
+    )
+    intruder_questions: int = opt(10, "'intruder' scorer: questions asked per latent.")
+    steer_target_kl: float = opt(
+        1.0,
+        "'intervention' scorer: steering strength is calibrated so that the mean KL "
+        "divergence of the next-token distribution from the clean one is this (nats).",
+    )
+    steer_prompts: int = opt(8, "'intervention' scorer: prompts continued per latent.")
+    steer_tokens: int = opt(16, "'intervention' scorer: tokens generated per continuation.")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from autointerp.cache.shards import cached_stats
 from autointerp.config import RunConfig
 from autointerp.corpus import TokenWindows, load_windows
 from autointerp.errors import CheckpointError, ConfigError
-from autointerp.explain import EXPLAINERS
+from autointerp.explain import EXPLAINERS, ExplainContext
 from autointerp.inputs import LatentSelection, load_explanations, parse_latents
 from autointerp.llm import LLM, make_llm
 from autointerp.llm.local import LocalLLM
@@ -45,7 +45,7 @@ from autointerp.saes.baselines import NEURONS
 from autointerp.sampling import LatentSample, make_records, sample_latent
 from autointerp.sampling.embed import check_embedder
 from autointerp.store import RunWriter
-from scorers import SCORERS, Scorer, ScoreResult
+from scorers import SCORERS, Scorer, ScoreResult, ScoringContext
 
 __all__ = ["Prepared", "RunResult", "prepare", "run"]
 
@@ -233,7 +233,16 @@ def explanations_for(
         ]
         return given + skipped
     explainer = EXPLAINERS.get(cfg.explain.explainer)(cfg.explain)
-    return explainer.explain(records, prep.llm, cfg.llm, progress=progress) + skipped
+    ctx = ExplainContext(
+        prep.llm,
+        cfg.llm,
+        seed=cfg.seed,
+        progress=progress,
+        subject=prep.subject,
+        sae=prep.sae,
+        scoring=cfg.scoring,
+    )
+    return explainer.explain(records, ctx) + skipped
 
 
 def score_all(
@@ -243,11 +252,17 @@ def score_all(
     pairs = [(by_latent[e.latent], e) for e in explanations if e.latent in by_latent]
     orphans = [e for e in explanations if e.latent not in by_latent]
     results: list[ScoreResult] = []
+    ctx = ScoringContext(
+        prep.llm,
+        prep.cfg.scoring,
+        seed=prep.cfg.seed,
+        progress=progress,
+        subject=prep.subject,
+        sae=prep.sae,
+    )
     for name in prep.cfg.scoring.scorers:
         scorer: Scorer = SCORERS.get(name)()
-        results += scorer.score(
-            pairs, prep.llm, prep.cfg.scoring, seed=prep.cfg.seed, progress=progress
-        )
+        results += scorer.score(pairs, ctx)
         results += [
             ScoreResult(
                 e.latent,

@@ -12,7 +12,7 @@ from autointerp.cache.stats import LatentStats
 from autointerp.records import Explanation, LatentRecord
 from autointerp.sampling import LatentSample
 from scorers.base import ScoreResult
-from scorers.metrics import METRICS
+from scorers.metrics import ALL_METRICS
 
 __all__ = [
     "examples_frame",
@@ -108,7 +108,7 @@ def explanations_frame(
 def scores_frame(
     results: Sequence[ScoreResult], prov: dict[str, Any], versions: dict[str, str]
 ) -> pd.DataFrame:
-    metric_cols = [c for m in METRICS for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
+    metric_cols = [c for m in ALL_METRICS for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
     rows = []
     for r in results:
         row: dict[str, Any] = {

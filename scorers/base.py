@@ -1,8 +1,15 @@
-"""What every yes/no scorer shares: build one prompt per example, get P(yes) for each (from
-log-probabilities, or by parsing a generated answer), and turn them into metrics.
+"""The scorer interface, and what every yes/no scorer shares.
 
-A scorer only says how to turn (latent, explanation) into labelled prompts, and which
-content-free prompt calibrates its decision threshold.
+``Scorer.score(pairs, ctx)`` turns (latent record, explanation) pairs into one
+``ScoreResult`` each; ``ctx`` (a ``ScoringContext``) holds the scorer LLM, the scoring config,
+the seed and, where they are loaded, the subject model and the SAE (the intervention scorer
+needs them; ``needs_model`` says so). Scorers never depend on each other, so a service can
+run them in parallel.
+
+``YesNoScorer`` is the base of detection and fuzzing: build one prompt per example, get
+P(yes) for each (from log-probabilities, or by parsing a generated answer), and turn them into
+metrics. Such a scorer only says how to turn (latent, explanation) into labelled prompts, and
+which content-free prompt calibrates its decision threshold.
 
 Decision threshold (log-prob mode): contextual calibration (Zhao et al., 2021) — the P(yes)
 the scorer model gives the same prompt with a content-free text ("N/A") instead of an
@@ -18,7 +25,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +36,20 @@ from autointerp.records import Explanation, LatentRecord
 from autointerp.registry import Registry
 from scorers.metrics import binary_metrics
 
-__all__ = ["SCORERS", "Item", "ScoreResult", "Scorer", "parse_yes_no"]
+if TYPE_CHECKING:
+    from autointerp.models.loader import SubjectModel
+    from autointerp.saes.base import SparseCoder
+
+__all__ = [
+    "SCORERS",
+    "Item",
+    "ScoreResult",
+    "Scorer",
+    "ScoringContext",
+    "YesNoScorer",
+    "parse_yes_no",
+    "skip_unusable",
+]
 
 CONTENT_FREE = "N/A"
 
@@ -58,6 +78,24 @@ class ScoreResult:
     judgements: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class ScoringContext:
+    """Everything a scorer may use besides the (record, explanation) pairs."""
+
+    llm: LLM
+    cfg: ScoringConfig = field(default_factory=ScoringConfig)
+    seed: int = 0
+    progress: bool = True
+    subject: SubjectModel | None = None
+    """The subject model (the one the SAE reads), where it is loaded."""
+    sae: SparseCoder | None = None
+    """The SAE / transcoder, bound to ``subject``, where it is loaded."""
+
+    def desc(self, what: str) -> str | None:
+        """A progress-bar label, or None when progress bars are off."""
+        return what if self.progress else None
+
+
 _YES = re.compile(r"^\W*(yes|y|true)\b", re.IGNORECASE)
 _NO = re.compile(r"^\W*(no|n|false)\b", re.IGNORECASE)
 
@@ -72,8 +110,35 @@ def parse_yes_no(text: str) -> float:
 
 
 class Scorer(ABC):
+    """Scores explanations of latents; registered by name in ``SCORERS``."""
+
     name: str = ""
     prompt_version: str = ""
+    """The prompt template (or method) version recorded with every score."""
+    needs_model: bool = False
+    """True when the scorer runs the subject model and the SAE (``ctx.subject``/``ctx.sae``)."""
+
+    @abstractmethod
+    def score(
+        self, pairs: Sequence[tuple[LatentRecord, Explanation]], ctx: ScoringContext
+    ) -> list[ScoreResult]:
+        """One result per pair, in order; failures are results with a status, never raised."""
+
+    def result(self, record: LatentRecord, explanation: Explanation, method: str) -> ScoreResult:
+        return ScoreResult(record.latent, explanation.explanation_id, self.name, "ok", method)
+
+
+def skip_unusable(result: ScoreResult, explanation: Explanation) -> bool:
+    """Mark ``result`` skipped when the explanation has no usable text; True if skipped."""
+    if explanation.status != "ok" or not explanation.text:
+        result.status = "skipped"
+        result.error = f"no usable explanation ({explanation.status})"
+        return True
+    return False
+
+
+class YesNoScorer(Scorer):
+    """A scorer that asks yes/no questions about single examples."""
 
     def render(self, explanation: str, text: str) -> Messages:
         template = load_template("scorers", self.prompt_version)
@@ -87,31 +152,19 @@ class Scorer(ABC):
         return self.render(explanation.text, CONTENT_FREE)
 
     def score(
-        self,
-        pairs: Sequence[tuple[LatentRecord, Explanation]],
-        llm: LLM,
-        cfg: ScoringConfig,
-        *,
-        seed: int,
-        progress: bool = True,
+        self, pairs: Sequence[tuple[LatentRecord, Explanation]], ctx: ScoringContext
     ) -> list[ScoreResult]:
         """Score every (latent, explanation) pair with one batched call to the LLM."""
+        llm, cfg, seed = ctx.llm, ctx.cfg, ctx.seed
         logprob = cfg.method == "logprob" or (cfg.method == "auto" and llm.supports_logprobs)
         calibrate = logprob and cfg.threshold is None
         results: list[ScoreResult] = []
         pending: list[tuple[ScoreResult, list[Item], int]] = []
         prompts: list[Messages] = []
         for record, expl in pairs:
-            result = ScoreResult(
-                record.latent,
-                expl.explanation_id,
-                self.name,
-                "ok",
-                "logprob" if logprob else "generate",
-            )
+            result = self.result(record, expl, "logprob" if logprob else "generate")
             results.append(result)
-            if expl.status != "ok" or not expl.text:
-                result.status, result.error = "skipped", f"no usable explanation ({expl.status})"
+            if skip_unusable(result, expl):
                 continue
             items = self.items(record, expl, seed)
             n_pos = sum(item.label for item in items)
@@ -127,7 +180,7 @@ class Scorer(ABC):
             prompts += [item.messages for item in items]
             if calibrate:
                 prompts.append(self.calibration(expl))
-        answers = _ask(llm, prompts, logprob, f"scoring ({self.name})" if progress else None)
+        answers = _ask(llm, prompts, logprob, ctx.desc(f"scoring ({self.name})"))
         for result, items, start in pending:
             own = answers[start : start + len(items) + calibrate]
             if calibrate:

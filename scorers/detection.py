@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from autointerp.prompts import render_marked
 from autointerp.records import Example, Explanation, LatentRecord
-from scorers.base import SCORERS, Item, Scorer
+from scorers.base import SCORERS, Item, YesNoScorer
 
 __all__ = ["DetectionScorer", "plain_text"]
 
@@ -19,7 +19,7 @@ def plain_text(example: Example) -> str:
 
 
 @SCORERS.register("detection")
-class DetectionScorer(Scorer):
+class DetectionScorer(YesNoScorer):
     name = "detection"
     prompt_version = "detection.v1"
 

@@ -12,13 +12,13 @@ import numpy as np
 
 from autointerp.prompts import render_marked
 from autointerp.records import Explanation, LatentRecord
-from scorers.base import SCORERS, Item, Scorer
+from scorers.base import SCORERS, Item, YesNoScorer
 
 __all__ = ["FuzzingScorer"]
 
 
 @SCORERS.register("fuzz")
-class FuzzingScorer(Scorer):
+class FuzzingScorer(YesNoScorer):
     name = "fuzz"
     prompt_version = "fuzz.v1"
 

@@ -1,5 +1,10 @@
-"""Classification metrics shared by every yes/no scorer, with stratified bootstrap 95 %
-confidence intervals.
+"""Metrics with bootstrap 95 % confidence intervals and example counts.
+
+``binary_metrics``: classification metrics of every yes/no scorer (stratified bootstrap).
+``accuracy_metrics``: share of correct answers (intruder, intervention's judge).
+``correlation_metrics``: Pearson correlation of predicted and true per-token activations,
+resampling whole examples (simulation).
+``mean_metrics``: the mean of a per-item value (intervention's log-probability change).
 
 ``labels`` are the ground truth (True = the latent fires / the marking is correct), ``probs``
 the scorer model's P(yes) (NaN = that judgement failed and is left out), ``threshold`` the
@@ -14,9 +19,20 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["METRICS", "binary_metrics"]
+__all__ = [
+    "ALL_METRICS",
+    "METRICS",
+    "VALUE_METRICS",
+    "accuracy_metrics",
+    "binary_metrics",
+    "correlation_metrics",
+    "mean_metrics",
+]
 
 METRICS = ("balanced_accuracy", "precision", "recall", "f1", "auroc")
+VALUE_METRICS = ("accuracy", "correlation", "mean_delta")
+ALL_METRICS = METRICS + VALUE_METRICS
+"""Every metric column of the scores table (each with ``_ci_low`` / ``_ci_high``)."""
 
 
 def _auroc(y: np.ndarray, p: np.ndarray) -> float:
@@ -86,3 +102,91 @@ def binary_metrics(
         out[f"{name}_ci_low"] = float(low)
         out[f"{name}_ci_high"] = float(high)
     return out
+
+
+def _interval(samples: list[float]) -> tuple[float, float]:
+    vals = np.asarray([v for v in samples if not math.isnan(v)])
+    if not len(vals):
+        return math.nan, math.nan
+    low, high = np.percentile(vals, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _resampled(n: int, stat: Any, n_bootstrap: int, seed: int) -> tuple[float, float]:
+    """Bootstrap CI of ``stat(indices)`` over ``n`` items."""
+    if n_bootstrap <= 0 or n == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    return _interval([stat(rng.integers(0, n, n)) for _ in range(n_bootstrap)])
+
+
+def accuracy_metrics(
+    correct: np.ndarray, *, n_bootstrap: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """``correct``: 1.0 / 0.0 per question, NaN where the answer failed (left out)."""
+    values = np.asarray(correct, dtype=float)
+    valid = values[~np.isnan(values)]
+    acc = float(valid.mean()) if len(valid) else math.nan
+    low, high = _resampled(len(valid), lambda idx: float(valid[idx].mean()), n_bootstrap, seed)
+    return {
+        "n_examples": len(values),
+        "n_failed": int(np.isnan(values).sum()),
+        "accuracy": acc,
+        "accuracy_ci_low": low,
+        "accuracy_ci_high": high,
+    }
+
+
+def mean_metrics(
+    values: np.ndarray, *, name: str = "mean_delta", n_bootstrap: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """Mean of a per-item value with a bootstrap CI; NaN items count as failed."""
+    arr = np.asarray(values, dtype=float)
+    valid = arr[~np.isnan(arr)]
+    mean = float(valid.mean()) if len(valid) else math.nan
+    low, high = _resampled(len(valid), lambda idx: float(valid[idx].mean()), n_bootstrap, seed)
+    return {
+        "n_examples": len(arr),
+        "n_failed": int(np.isnan(arr).sum()),
+        name: mean,
+        f"{name}_ci_low": low,
+        f"{name}_ci_high": high,
+    }
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def correlation_metrics(
+    predicted: list[np.ndarray],
+    actual: list[np.ndarray],
+    *,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Pearson correlation over all tokens of all examples; the CI resamples examples.
+    An example whose prediction failed is passed as an all-NaN array (left out)."""
+    pairs = [
+        (np.asarray(p, float), np.asarray(a, float)) for p, a in zip(predicted, actual, strict=True)
+    ]
+    ok = [(p, a) for p, a in pairs if len(p) and not np.isnan(p).any()]
+
+    def corr(idx: np.ndarray) -> float:
+        if not len(idx):
+            return math.nan
+        return _pearson(
+            np.concatenate([ok[i][0] for i in idx]), np.concatenate([ok[i][1] for i in idx])
+        )
+
+    point = corr(np.arange(len(ok)))
+    low, high = _resampled(len(ok), corr, n_bootstrap, seed)
+    return {
+        "n_examples": len(pairs),
+        "n_failed": len(pairs) - len(ok),
+        "correlation": point,
+        "correlation_ci_low": low,
+        "correlation_ci_high": high,
+    }

@@ -1,9 +1,10 @@
 """The in-process transformers backend (the CPU default).
 
-``generate`` batches prompts of similar length (left padding). ``judge`` sorts the prompts so
-that those sharing a prefix (same instructions and explanation) sit together, encodes each
-batch's longest common token prefix once, and runs only the suffixes against a copy of its
-KV cache; the answer distribution is read at each suffix's last position.
+``generate`` batches prompts of similar length (left padding). ``choose`` (and ``judge``)
+sorts the prompts so that those sharing a prefix (same instructions and explanation) sit
+together, encodes each batch's longest common token prefix once, and runs only the suffixes
+against a copy of its KV cache; the answer distribution is read at each suffix's last
+position. ``prompt_logprobs`` runs plain texts (no chat template) in padded batches.
 """
 
 from __future__ import annotations
@@ -17,12 +18,24 @@ import torch
 from tqdm.auto import tqdm
 
 from autointerp.config import LLMConfig
-from autointerp.llm.base import BACKENDS, LLM, Completion, Judgement, Messages, yes_no_probability
+from autointerp.llm.base import (
+    BACKENDS,
+    LLM,
+    Choice,
+    Completion,
+    Messages,
+    TextLogprobs,
+    option_probabilities,
+)
 from autointerp.models.loader import SubjectModel, load_subject_model
 
 __all__ = ["LocalLLM", "common_prefix_len", "prefix_batches"]
 
-ANSWER_WORDS = ("Yes", " Yes", "yes", " yes", "No", " No", "no", " no")
+
+def option_variants(option: str) -> list[str]:
+    """Spellings of an answer option that count as that option (case, leading space)."""
+    forms = [option, option.lower(), option.capitalize(), option.upper()]
+    return list(dict.fromkeys(f for form in forms for f in (form, " " + form)))
 
 
 def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
@@ -92,11 +105,7 @@ class LocalLLM(LLM):
         """Encode each batch's common prompt prefix once (off only for benchmarks)."""
         self.name = f"local:{self.subject.name}"
         tok = self.subject.tokenizer
-        self._answer_ids: list[tuple[str, int]] = []
-        for word in ANSWER_WORDS:
-            ids = tok(word, add_special_tokens=False)["input_ids"]
-            if len(ids) == 1:
-                self._answer_ids.append((word, ids[0]))
+        self._option_ids: dict[str, list[tuple[str, int]]] = {}
         self._stop_ids = sorted(
             {
                 i
@@ -159,24 +168,49 @@ class LocalLLM(LLM):
         bar.close()
         return [r for r in results if r is not None]
 
-    # ------------------------------------------------------------------------ judge
+    def _answer_ids(self, options: Sequence[str]) -> list[tuple[str, int]]:
+        """(option, token id) for every single-token spelling of every option."""
+        out: list[tuple[str, int]] = []
+        seen: set[int] = set()
+        for option in options:
+            if option not in self._option_ids:
+                ids = []
+                for form in option_variants(option):
+                    enc = self.subject.tokenizer(form, add_special_tokens=False)["input_ids"]
+                    if len(enc) == 1:
+                        ids.append((option, enc[0]))
+                self._option_ids[option] = ids
+            for opt, tid in self._option_ids[option]:
+                if tid not in seen:
+                    seen.add(tid)
+                    out.append((opt, tid))
+        return out
+
+    # ----------------------------------------------------------------------- choose
     @torch.no_grad()
-    def judge(self, prompts: Sequence[Messages], *, desc: str | None = None) -> list[Judgement]:
+    def choose(
+        self, prompts: Sequence[Messages], options: Sequence[str], *, desc: str | None = None
+    ) -> list[Choice]:
+        answer_ids = self._answer_ids(options)
         encoded = [self.encode(p) for p in prompts]
         order = sorted(range(len(encoded)), key=lambda i: encoded[i])
-        results: list[Judgement | None] = [None] * len(encoded)
+        results: list[Choice | None] = [None] * len(encoded)
         bar = tqdm(total=len(encoded), desc=desc, disable=desc is None, leave=False)
         for idx in prefix_batches([encoded[i] for i in order], self.cfg.judge_batch_size):
             rows = [order[j] for j in idx]
-            for i, judgement in zip(
-                rows, self._judge_batch([encoded[i] for i in rows]), strict=True
-            ):
-                results[i] = judgement
+            probs = self._next_token_probs([encoded[i] for i in rows])
+            for row, i in enumerate(rows):
+                pairs = [(opt, float(probs[row, tid])) for opt, tid in answer_ids]
+                dist, mass = option_probabilities(pairs, options)
+                error = None if mass > 0 else f"no probability on {'/'.join(options)}"
+                results[i] = Choice(dist, mass, len(encoded[i]), error)
             bar.update(len(rows))
         bar.close()
         return [r for r in results if r is not None]
 
-    def _judge_batch(self, seqs: list[list[int]]) -> list[Judgement]:
+    def _next_token_probs(self, seqs: list[list[int]]) -> torch.Tensor:
+        """[len(seqs), vocab] next-token probabilities after each sequence, the batch's
+        common prefix encoded once."""
         model, dev = self.subject.model, self.subject.device
         prefix_len = (
             min(common_prefix_len(seqs), min(len(s) for s in seqs) - 1) if self.share_prefix else 0
@@ -207,11 +241,48 @@ class LocalLLM(LLM):
         last = torch.tensor([len(s) - 1 for s in suffixes], device=dev)
         final = hidden[torch.arange(len(seqs), device=dev), last]
         logits = model.get_output_embeddings()(final).float()
-        probs = logits.softmax(dim=-1).cpu()
-        out = []
-        for row, seq in enumerate(seqs):
-            pairs = [(word, float(probs[row, tid])) for word, tid in self._answer_ids]
-            p_yes, mass = yes_no_probability(pairs)
-            error = None if not math.isnan(p_yes) else "no probability on yes/no"
-            out.append(Judgement(p_yes, mass, len(seq), error))
-        return out
+        probs: torch.Tensor = logits.softmax(dim=-1).cpu()
+        return probs
+
+    # -------------------------------------------------------------- prompt logprobs
+    @torch.no_grad()
+    def prompt_logprobs(
+        self, texts: Sequence[str], *, top_k: int = 0, desc: str | None = None
+    ) -> list[TextLogprobs]:
+        model, tok, dev = self.subject.model, self.subject.tokenizer, self.subject.device
+        encoded = []
+        for text in texts:
+            enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+            encoded.append((list(enc["input_ids"]), [int(a) for a, _ in enc["offset_mapping"]]))
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i][0]))
+        results: list[TextLogprobs | None] = [None] * len(texts)
+        bar = tqdm(total=len(texts), desc=desc, disable=desc is None, leave=False)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        for start in range(0, len(order), self.cfg.judge_batch_size):
+            idx = order[start : start + self.cfg.judge_batch_size]
+            width = max([1] + [len(encoded[i][0]) for i in idx])
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):  # right padding
+                n = len(encoded[i][0])
+                ids[row, :n] = torch.tensor(encoded[i][0], dtype=torch.long)
+                mask[row, :n] = 1
+            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+            logp = logits.float().log_softmax(dim=-1).cpu()
+            for row, i in enumerate(idx):
+                seq, offsets = encoded[i]
+                n = len(seq)
+                lp = [math.nan] + [float(logp[row, j - 1, seq[j]]) for j in range(1, n)]
+                top: list[dict[str, float]] = [{} for _ in range(n)]
+                if top_k > 0 and n > 1:
+                    values, indices = logp[row, : n - 1].topk(top_k, dim=-1)
+                    for j in range(1, n):
+                        for v, t in zip(
+                            values[j - 1].tolist(), indices[j - 1].tolist(), strict=True
+                        ):
+                            top[j].setdefault(tok.decode([t]), v)  # best spelling first
+                pieces = [tok.decode([t]) for t in seq]
+                results[i] = TextLogprobs(pieces, offsets, lp, top, n)
+            bar.update(len(idx))
+        bar.close()
+        return [r for r in results if r is not None]

@@ -21,7 +21,14 @@ from tqdm.auto import tqdm
 
 from autointerp.config import LLMConfig
 from autointerp.errors import LLMError, LLMRequestError, LLMTransientError, LLMUnavailableError
-from autointerp.llm.base import BACKENDS, LLM, Completion, Judgement, Messages, yes_no_probability
+from autointerp.llm.base import (
+    BACKENDS,
+    LLM,
+    Choice,
+    Completion,
+    Messages,
+    option_probabilities,
+)
 from autointerp.llm.retry import RetryPolicy, retry_async
 
 __all__ = ["OpenAICompatibleLLM"]
@@ -197,8 +204,12 @@ class OpenAICompatibleLLM(LLM):
         out = self._map(prompts, one, desc)
         return [r if isinstance(r, Completion) else Completion("", error=str(r)) for r in out]
 
-    def judge(self, prompts: Sequence[Messages], *, desc: str | None = None) -> list[Judgement]:
-        async def one(client: Any, messages: Messages) -> Judgement:
+    def choose(
+        self, prompts: Sequence[Messages], options: Sequence[str], *, desc: str | None = None
+    ) -> list[Choice]:
+        failed = dict.fromkeys(options, math.nan)
+
+        async def one(client: Any, messages: Messages) -> Choice:
             reply = await self._call(
                 "log-probability request",
                 lambda: client.chat.completions.create(
@@ -211,21 +222,18 @@ class OpenAICompatibleLLM(LLM):
                 ),
             )
             usage = reply.usage
+            n_prompt = usage.prompt_tokens if usage else 0
             content = (
                 reply.choices[0].logprobs.content
                 if reply.choices and reply.choices[0].logprobs
                 else None
             )
             if not content:
-                return Judgement(
-                    math.nan, 0.0, usage.prompt_tokens if usage else 0, "no logprobs in reply"
-                )
+                return Choice(failed, 0.0, n_prompt, "no logprobs in reply")
             pairs = [(t.token, math.exp(t.logprob)) for t in content[0].top_logprobs]
-            p_yes, mass = yes_no_probability(pairs)
-            error = None if not math.isnan(p_yes) else "neither yes nor no among the top log-probs"
-            return Judgement(p_yes, mass, usage.prompt_tokens if usage else 0, error)
+            probs, mass = option_probabilities(pairs, options)
+            error = None if mass > 0 else f"none of {'/'.join(options)} among the top log-probs"
+            return Choice(probs, mass, n_prompt, error)
 
         out = self._map(prompts, one, desc)
-        return [
-            r if isinstance(r, Judgement) else Judgement(math.nan, 0.0, error=str(r)) for r in out
-        ]
+        return [r if isinstance(r, Choice) else Choice(failed, 0.0, error=str(r)) for r in out]

@@ -42,7 +42,14 @@ def _metric_columns() -> list[tuple[str, pa.DataType, str]]:
         ("precision", "Share of predicted positives that are positives."),
         ("recall", "Share of positives predicted positive."),
         ("f1", "Harmonic mean of precision and recall."),
-        ("auroc", "Area under the ROC curve of P(yes); threshold-free."),
+        ("auroc", "Area under the ROC curve of P(yes) (or the scorer's score); threshold-free."),
+        ("accuracy", "Share of correct answers (intruder; intervention's judge)."),
+        ("correlation", "Pearson correlation of simulated and true activations (simulation)."),
+        (
+            "mean_delta",
+            "Mean change of the log-probability of the explanation's statement after the "
+            "steered versus the clean continuation (intervention).",
+        ),
     ]:
         cols.append((name, pa.float64(), doc))
         cols.append((f"{name}_ci_low", pa.float64(), "Bootstrap 95 % CI, lower end."))
@@ -128,7 +135,12 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("item", pa.int64(), "Position of the prompt within the (latent, explanation, scorer)."),
         ("window", pa.int64(), "Window the prompt showed."),
         ("label", pa.bool_(), "Ground truth: should the answer be yes?"),
-        ("p_yes", pa.float64(), "The scorer model's P(yes) (or 1/0 parsed); NaN if failed."),
+        (
+            "p_yes",
+            pa.float64(),
+            "The scorer model's P(yes) (or 1/0 parsed), or the scorer's per-item score "
+            "(similarity, P(correct), log-prob change); NaN if failed.",
+        ),
         ("predicted", pa.bool_(), "p_yes > threshold (null if failed)."),
         ("error", pa.string(), "Why the judgement failed, if it did."),
     ],

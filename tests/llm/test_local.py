@@ -49,7 +49,7 @@ def test_prefix_shared_judgements_equal_full_encodings(llm: LocalLLM) -> None:
         ids = torch.tensor([llm.encode(prompt)])
         with torch.no_grad():
             probs = model(ids).logits[0, -1].float().softmax(-1)
-        pairs = [(w, float(probs[t])) for w, t in llm._answer_ids]
+        pairs = [(w, float(probs[t])) for w, t in llm._answer_ids(("yes", "no"))]
         expected, mass = yes_no_probability(pairs)
         assert got.p_yes == pytest.approx(expected, abs=1e-4)
         assert got.mass == pytest.approx(mass, abs=1e-4) and got.mass > 0.05
@@ -104,3 +104,44 @@ def test_prefix_batches_edge_cases() -> None:
     assert prefix_batches([], size=4) == []
     assert prefix_batches([[1, 2, 3]], size=4) == [[0]]
     _check_partition(prefix_batches([[1]] * 10, size=4), 10, 4)
+
+
+def test_choose_reads_several_options_in_one_pass(llm: LocalLLM) -> None:
+    """choose() over digits gives a normalised distribution equal to the full forward pass."""
+    prompt = [
+        {"role": "user", "content": "Which number is largest: 1) 3, 2) 90, 3) 7? Answer 1, 2 or 3."}
+    ]
+    [got] = llm.choose([prompt], ("1", "2", "3"))
+    assert got.error is None and sum(got.probs.values()) == pytest.approx(1.0)
+    ids = torch.tensor([llm.encode(prompt)])
+    with torch.no_grad():
+        probs = model_probs = llm.subject.model(ids).logits[0, -1].float().softmax(-1)
+    raw = {
+        o: sum(float(probs[t]) for opt, t in llm._answer_ids(("1", "2", "3")) if opt == o)
+        for o in "123"
+    }
+    total = sum(raw.values())
+    for o in "123":
+        assert got.probs[o] == pytest.approx(raw[o] / total, abs=1e-4)
+    assert got.mass == pytest.approx(total, abs=1e-4)
+    del model_probs
+
+
+def test_prompt_logprobs_match_a_plain_forward_pass(llm: LocalLLM) -> None:
+    texts = ["The cat sat on the mat.", "1, 2, 3, 4, 5, 6"]
+    out = llm.prompt_logprobs(texts, top_k=5)
+    tok = llm.subject.tokenizer
+    for text, got in zip(texts, out, strict=True):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert "".join(got.tokens) == text and len(got.logprobs) == len(ids)
+        assert [
+            text[o : o + len(t)] for o, t in zip(got.offsets, got.tokens, strict=True)
+        ] == got.tokens
+        with torch.no_grad():
+            logp = llm.subject.model(torch.tensor([ids])).logits[0].float().log_softmax(-1)
+        assert math.isnan(got.logprobs[0])
+        for j in range(1, len(ids)):
+            assert got.logprobs[j] == pytest.approx(float(logp[j - 1, ids[j]]), abs=1e-3)
+            assert len(got.top[j]) <= 5 and max(got.top[j].values()) >= got.logprobs[j] - 1e-3
+    # counting continues the pattern: "6" is the top guess at the last position
+    assert max(out[1].top[-1], key=out[1].top[-1].__getitem__).strip() == "6"

@@ -64,6 +64,7 @@ def test_scorer_skips_a_latent_without_negatives() -> None:
     from autointerp.config import ScoringConfig
     from autointerp.llm.base import LLM
     from autointerp.records import Example, Explanation, LatentRecord
+    from scorers.base import ScoringContext
     from scorers.detection import DetectionScorer
 
     class NoCalls(LLM):
@@ -81,6 +82,6 @@ def test_scorer_skips_a_latent_without_negatives() -> None:
     ex = Example(1, ("a", " b"), (1.0, 0.0), "score", 1)
     record = LatentRecord(3, score=[ex], nonactivating=[])
     [result] = DetectionScorer().score(
-        [(record, Explanation(3, 0, "x", "user"))], NoCalls(), ScoringConfig(), seed=0
+        [(record, Explanation(3, 0, "x", "user"))], ScoringContext(NoCalls(), ScoringConfig())
     )
     assert result.status == "skipped" and "1 positive and 0 negative" in (result.error or "")
