@@ -222,6 +222,9 @@ class ExplainConfig:
         10,
         "'output' explainer: tokens listed as promoted, suppressed and most changed by steering.",
     )
+    n_output_examples: int = opt(
+        3, "'output' explainer: top activating examples also shown (0 = output side only)."
+    )
     n_candidates: int = opt(4, "'best_of_n': candidate explanations generated per latent.")
     candidate_explainer: str = opt("default", "'best_of_n': the explainer that writes candidates.")
     candidate_temperature: float = opt(0.7, "'best_of_n': sampling temperature for the candidates.")
@@ -235,10 +238,13 @@ class ScoringConfig:
     """How explanations are scored."""
 
     scorers: tuple[str, ...] = opt(("detection", "fuzz"), "Scorer names to run.")
-    method: Literal["auto", "logprob", "generate"] = opt(
+    method: Literal["auto", "logprob", "generate", "likelihood"] = opt(
         "auto",
         "'logprob': P(yes) at a fixed answer position; 'generate': parse a generated "
-        "answer; 'auto': logprob when the backend offers log-probabilities.",
+        "answer; 'likelihood' (detection): mean log-probability of 'This text is about "
+        "<explanation>.' after each text; 'auto': likelihood for detection with the "
+        "in-process backend (its small default model answers yes/no near chance), else "
+        "logprob when the backend offers log-probabilities, else generate.",
     )
     n_bootstrap: int = opt(200, "Bootstrap resamples for confidence intervals (0 = none).")
     threshold: float | None = opt(
@@ -254,6 +260,12 @@ class ScoringConfig:
         4, "'intruder' scorer: activating examples shown alongside the one intruder."
     )
     intruder_questions: int = opt(10, "'intruder' scorer: questions asked per latent.")
+    simulation_calibrate: bool = opt(
+        True,
+        "'simulation' scorer, log-prob mode: subtract from each token's predicted activation "
+        "the prediction made with the content-free explanation 'N/A' (one more pass per "
+        "latent); False = OpenAI's uncalibrated simulator.",
+    )
     steer_target_kl: float = opt(
         1.0,
         "'intervention' scorer: steering strength is calibrated so that the mean KL "

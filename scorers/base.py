@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from autointerp.config import ScoringConfig
+from autointerp.errors import ConfigError
 from autointerp.llm.base import LLM, Messages
 from autointerp.prompts import load_template
 from autointerp.records import Explanation, LatentRecord
@@ -61,6 +62,8 @@ class Item:
     messages: Messages
     label: bool
     window: int
+    text: str = ""
+    """The example as plain text (for the likelihood method)."""
 
 
 @dataclass
@@ -76,6 +79,8 @@ class ScoreResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     judgements: list[dict[str, Any]] = field(default_factory=list)
+    prompt_version: str = ""
+    """The prompt version used, when it is not the scorer's default ``prompt_version``."""
 
 
 @dataclass
@@ -117,6 +122,8 @@ class Scorer(ABC):
     """The prompt template (or method) version recorded with every score."""
     needs_model: bool = False
     """True when the scorer runs the subject model and the SAE (``ctx.subject``/``ctx.sae``)."""
+    primary_metric: str = "auroc"
+    """The metric column that summarises this scorer (summaries, ``--min-score``)."""
 
     @abstractmethod
     def score(
@@ -138,7 +145,42 @@ def skip_unusable(result: ScoreResult, explanation: Explanation) -> bool:
 
 
 class YesNoScorer(Scorer):
-    """A scorer that asks yes/no questions about single examples."""
+    """A scorer that asks yes/no questions about single examples.
+
+    Methods (``scoring.method``): 'logprob' reads P(yes) at the answer position; 'generate'
+    parses a generated answer; 'likelihood' (scorers with a ``statement_version``) scores
+    each example by the mean log-probability of the statement "This text is about
+    <explanation>." written after the text — no instruction following needed, which is what
+    small local models are bad at. 'auto' = likelihood where the backend prefers it (the
+    in-process backend) and the scorer has a statement, else logprob when the backend has
+    log-probabilities, else generate.
+    """
+
+    statement_version: str | None = None
+    """Template (a single message) of the likelihood method's ``$text`` + statement."""
+
+    def method(self, cfg: ScoringConfig, llm: LLM) -> str:
+        """The method this scorer uses with this backend."""
+        if cfg.method == "likelihood" and self.statement_version is None:
+            raise ConfigError(
+                f"scoring.method='likelihood' is not available for the {self.name!r} scorer "
+                "(it has no statement template); use auto, logprob or generate"
+            )
+        if cfg.method != "auto":
+            return cfg.method
+        if self.statement_version and getattr(llm, "prefers_likelihood", False):
+            return "likelihood"
+        return "logprob" if llm.supports_logprobs else "generate"
+
+    def statement(self, explanation: str, text: str) -> tuple[str, int]:
+        """(the example text followed by the statement, where the statement starts); the
+        template must begin with ``$text``."""
+        assert self.statement_version is not None
+        template = load_template("scorers", self.statement_version)
+        full = template.render(explanation=explanation, text=text)[-1]["content"]
+        if not full.startswith(text):
+            raise ConfigError(f"prompt {self.statement_version}: must begin with $$text")
+        return full, len(text)
 
     def render(self, explanation: str, text: str) -> Messages:
         template = load_template("scorers", self.prompt_version)
@@ -156,13 +198,15 @@ class YesNoScorer(Scorer):
     ) -> list[ScoreResult]:
         """Score every (latent, explanation) pair with one batched call to the LLM."""
         llm, cfg, seed = ctx.llm, ctx.cfg, ctx.seed
-        logprob = cfg.method == "logprob" or (cfg.method == "auto" and llm.supports_logprobs)
+        method = self.method(cfg, llm)
+        logprob = method != "generate"
         calibrate = logprob and cfg.threshold is None
         results: list[ScoreResult] = []
         pending: list[tuple[ScoreResult, list[Item], int]] = []
         prompts: list[Messages] = []
+        texts: list[tuple[str, int]] = []
         for record, expl in pairs:
-            result = self.result(record, expl, "logprob" if logprob else "generate")
+            result = self.result(record, expl, method)
             results.append(result)
             if skip_unusable(result, expl):
                 continue
@@ -176,11 +220,22 @@ class YesNoScorer(Scorer):
                     "no non-activating examples)"
                 )
                 continue
+            if method == "likelihood":
+                result.prompt_version = self.statement_version or ""
+                pending.append((result, items, len(texts)))
+                texts += [self.statement(expl.text, item.text) for item in items]
+                if calibrate:
+                    texts.append(self.statement(expl.text, CONTENT_FREE))
+                continue
             pending.append((result, items, len(prompts)))
             prompts += [item.messages for item in items]
             if calibrate:
                 prompts.append(self.calibration(expl))
-        answers = _ask(llm, prompts, logprob, ctx.desc(f"scoring ({self.name})"))
+        desc = ctx.desc(f"scoring ({self.name})")
+        if method == "likelihood":
+            answers = _likelihood(llm, texts, desc)
+        else:
+            answers = _ask(llm, prompts, logprob, desc)
         for result, items, start in pending:
             own = answers[start : start + len(items) + calibrate]
             if calibrate:
@@ -200,6 +255,26 @@ class _Answer:
     error: str | None
     prompt_tokens: int
     completion_tokens: int
+
+
+def _likelihood(llm: LLM, texts: list[tuple[str, int]], desc: str | None) -> list[_Answer]:
+    """Mean log-probability of the statement part of each (full text, statement start)."""
+    if not texts:
+        return []
+    out = []
+    answers = llm.prompt_logprobs([full for full, _ in texts], desc=desc)
+    for (_, start), lp in zip(texts, answers, strict=True):
+        if lp.error:
+            out.append(_Answer(math.nan, lp.error, lp.prompt_tokens, 0))
+            continue
+        scores = [
+            v
+            for off, v in zip(lp.offsets, lp.logprobs, strict=True)
+            if off >= start and not math.isnan(v)
+        ]
+        value = float(np.mean(scores)) if scores else math.nan
+        out.append(_Answer(value, None if scores else "no statement tokens", lp.prompt_tokens, 0))
+    return out
 
 
 def _ask(llm: LLM, prompts: list[Messages], logprob: bool, desc: str | None) -> list[_Answer]:
@@ -226,7 +301,11 @@ def _finish(
 ) -> None:
     """Fill in metrics, token counts and per-example judgements of one result."""
     if math.isnan(threshold):  # calibration prompt failed
-        threshold = 0.5
+        threshold = (
+            0.5
+            if result.method != "likelihood"
+            else float(np.nanmedian([a.p for a in answers]) if answers else 0.0)
+        )
     result.prompt_tokens = sum(a.prompt_tokens for a in answers)
     result.completion_tokens = sum(a.completion_tokens for a in answers)
     p = np.asarray([a.p for a in answers], dtype=float)

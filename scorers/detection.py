@@ -22,14 +22,13 @@ def plain_text(example: Example) -> str:
 class DetectionScorer(YesNoScorer):
     name = "detection"
     prompt_version = "detection.v1"
+    statement_version = "detection_likelihood.v1"
 
     def items(self, record: LatentRecord, explanation: Explanation, seed: int) -> list[Item]:
-        out = [
-            Item(self.render(explanation.text, plain_text(ex)), True, ex.window)
-            for ex in record.score
+        labelled = [(ex, True) for ex in record.score] + [
+            (ex, False) for ex in record.nonactivating
         ]
-        out += [
-            Item(self.render(explanation.text, plain_text(ex)), False, ex.window)
-            for ex in record.nonactivating
+        return [
+            Item(self.render(explanation.text, plain_text(ex)), label, ex.window, plain_text(ex))
+            for ex, label in labelled
         ]
-        return out

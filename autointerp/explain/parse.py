@@ -12,7 +12,24 @@ __all__ = ["parse_explanation"]
 
 MAX_WORDS = 30
 MAX_ITEMS = 6
-_LABEL = re.compile(r"(?:^|\n)[ \t*_#>-]*explanation[ \t*_]*[:\-][ \t]*", re.IGNORECASE)
+# "Explanation:", or OpenAI neuron-explainer style "Explanation of neuron 3 behavior:"
+_LABEL = re.compile(
+    r"(?:^|\n)[ \t*_#>-]*explanation(?: of (?:neuron|feature|latent)[ \t]*\d*[ \t]*"
+    r"behaviou?r)?[ \t*_]*[:\-][ \t]*",
+    re.IGNORECASE,
+)
+# "... the main thing this neuron does is find X" (token_pairs explainer) -> "X"
+_MAIN_THING = re.compile(
+    r"\bthe main thing (?:this|the) (?:neuron|feature|latent) does is (?:to )?"
+    r"(?:find|look for|detect|respond to)\b[ \t:]*",
+    re.IGNORECASE,
+)
+# "This neuron looks for X", "The neuron finds X" -> "X"
+_NEURON_VERB = re.compile(
+    r"^(?:this|the) (?:neuron|feature|latent) (?:mainly |mostly )?(?:finds|looks for|"
+    r"detects|responds to|fires on|activates on)\b[ \t:]*",
+    re.IGNORECASE,
+)
 _REFUSAL = re.compile(
     r"^(i'?m sorry|i am sorry|i can'?t|i cannot|as an ai|i'?m unable|i am unable)", re.IGNORECASE
 )
@@ -61,6 +78,9 @@ def _one_line(line: str) -> str:
     quoted = _QUOTED.findall(line)
     if len(quoted) >= 2:  # 'The marked words are "is", "was" and "be"' -> 'is, was, be'
         return _items(quoted)
+    verb = _NEURON_VERB.sub("", line, count=1)
+    if verb != line and len(verb.strip()) >= 2:
+        return _clean(verb)
     for pattern in (_LEAD_COLON, _LEAD_IN, _LEFTOVER):
         stripped = pattern.sub("", line, count=1)
         if len(stripped.strip()) >= 2:
@@ -76,6 +96,9 @@ def parse_explanation(reply: str) -> str:
     labelled = _LABEL.search(text)
     if labelled:
         text = text[labelled.end() :]
+    main_thing = _MAIN_THING.search(text)
+    if main_thing:
+        text = text[main_thing.end() :]
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise LLMResponseError(f"no explanation in reply {reply[:80]!r}")

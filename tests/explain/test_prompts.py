@@ -89,3 +89,125 @@ def test_template_errors() -> None:
         parse_template("x.v1", "just text")
     with pytest.raises(ConfigError, match="no value for placeholder 'text'"):
         load_template("scorers", "detection.v1").render(explanation="e")
+
+
+NEGATIVES = [
+    Example(20, ("A", " dog", "."), (0, 0, 0), "nonactivating"),
+    Example(21, (" in", " May"), (0, 0), "hard_similar"),
+    Example(22, ("Year", " one"), (0, 0), "hard_neighbour"),
+    Example(23, (" the", " end"), (0, 0), "hard_neighbour"),
+]
+
+
+def test_contrastive_explainer_prompt_golden() -> None:
+    from autointerp.explain.contrastive import ContrastiveExplainer
+
+    record = LatentRecord(7, explain=[EX1, EX2], nonactivating=NEGATIVES, max_act=2.0)
+    messages = ContrastiveExplainer(ExplainConfig(n_contrast=3)).prompt(record)
+    assert messages == [
+        {
+            "role": "system",
+            "content": "You are an interpretability researcher. You study one neuron of a "
+            "language model at a time by comparing text excerpts in which it fires with similar "
+            "excerpts in which it stays silent, and you describe the pattern it responds to in a "
+            "short phrase.",
+        },
+        {
+            "role": "user",
+            "content": "Set A: excerpts where the neuron fires. The tokens where it fires are "
+            "marked like <<this>>.\n"
+            "\n"
+            "A1: The year <<1987>> was\\ncold\n"
+            "A2: in <<2001>> and <<2002>>.\n"
+            "\n"
+            "Set B: excerpts where the neuron does not fire at all, although some look similar.\n"
+            "\n"
+            "B1: Year one\n"  # hard negatives first, the two kinds interleaved
+            "B2: in May\n"
+            "B3: the end\n"
+            "\n"
+            "What do the marked tokens in set A have that the texts in set B lack? Reply with "
+            'one line that starts with "Explanation:" followed by a short phrase of at most 12 '
+            "words.",
+        },
+    ]
+
+
+def test_contrastive_prompt_without_negatives_says_none() -> None:
+    from autointerp.explain.contrastive import ContrastiveExplainer
+
+    record = LatentRecord(7, explain=[EX2], max_act=2.0)
+    content = ContrastiveExplainer(ExplainConfig()).prompt(record)[1]["content"]
+    assert "A1: in <<2001>> and <<2002>>.\n\nSet B:" in content
+    assert "look similar.\n\n(none)\n\nWhat do" in content
+
+
+TOKEN_PAIRS_SYSTEM = (
+    "We're studying neurons in a neural network. Each neuron looks for some particular thing "
+    "in a short document. Look at the parts of the document the neuron activates for and "
+    "summarize in a single sentence what the neuron is looking for. Don't list examples of "
+    "words.\n"
+    "\n"
+    "The activation format is token<tab>activation. Activation values range from 0 to 10. A "
+    "neuron finding what it's looking for is represented by a non-zero activation value. The "
+    "higher the activation value, the stronger the match."
+)
+TOKEN_PAIRS_ASK = (
+    'Reply with one sentence that starts with "Explanation of neuron {n} behavior: the main '
+    'thing this neuron does is find".'
+)
+
+
+def test_token_pairs_explainer_prompt_golden() -> None:
+    from autointerp.explain.token_pairs import TokenPairsExplainer
+
+    messages = TokenPairsExplainer(ExplainConfig()).prompt(RECORD)
+    assert messages == [
+        {"role": "system", "content": TOKEN_PAIRS_SYSTEM},
+        {
+            "role": "user",
+            "content": "Neuron 1\nActivations:\n<start>\n"
+            "We\t0\n will\t0\n meet\t0\n on\t1\n Monday\t10\n and\t0\n again\t0\n on\t0\n"
+            " Friday\t8\n.\t0\n<end>\n"
+            "\n"
+            "Same activations, but with all zeros filtered out:\n"
+            "<start>\n on\t1\n Monday\t10\n Friday\t8\n<end>\n"
+            "\n" + TOKEN_PAIRS_ASK.format(n=1),
+        },
+        {
+            "role": "assistant",
+            "content": "Explanation of neuron 1 behavior: the main thing this neuron does is "
+            "find days of the week.",
+        },
+        {
+            "role": "user",
+            # max_act 2.0: 2.0 -> 10, 1.0 -> 5, 0.5 -> 2 (round half to even); "\n" shown as \n
+            "content": "Neuron 2\nActivations:\n"
+            "<start>\nThe\t0\n year\t0\n 1987\t10\n was\t0\n\\n\t0\ncold\t0\n<end>\n"
+            "<start>\n in\t0\n 2001\t5\n and\t0\n 2002\t2\n.\t0\n<end>\n"
+            "\n"
+            "Same activations, but with all zeros filtered out:\n"
+            "<start>\n 1987\t10\n<end>\n"
+            "<start>\n 2001\t5\n 2002\t2\n<end>\n"
+            "\n" + TOKEN_PAIRS_ASK.format(n=2),
+        },
+    ]
+
+
+def test_token_pairs_scaling_clamps_and_falls_back_to_the_examples_maximum() -> None:
+    from autointerp.explain.token_pairs import TokenPairsExplainer, scaled_activations
+
+    assert scaled_activations([0.0, -1.0, 0.26, 3.0, 9.0], 3.0) == [0, 0, 1, 10, 10]
+    assert scaled_activations([1.0, 2.0], 0.0) == [0, 0]
+    unknown_max = LatentRecord(7, explain=[EX1, EX2], max_act=0.0)  # scaled by 2.0, as above
+    assert TokenPairsExplainer(ExplainConfig()).prompt(unknown_max) == (
+        TokenPairsExplainer(ExplainConfig()).prompt(RECORD)
+    )
+
+
+def test_best_of_n_candidate_prompt_shows_every_other_example() -> None:
+    from autointerp.explain.best_of_n import BestOfNExplainer
+
+    record = LatentRecord(7, explain=[EX1, EX1, EX2, EX2], max_act=2.0)
+    shown = BestOfNExplainer(ExplainConfig()).prompt(record)[1]["content"]
+    assert shown == DefaultExplainer(ExplainConfig()).prompt(RECORD)[1]["content"]
