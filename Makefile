@@ -7,7 +7,7 @@ DELPHI_VENV ?= .venv-delphi
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test check lint typecheck pytest install vllm bench bench-cache bench-memory \
-	bench-delphi clean
+	bench-delphi bench-tokens clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-memory: install
 # Creates $(DELPHI_VENV) (eai-delphi 0.1.3 and what delphi.latents needs) on first use.
 bench-delphi: install
 	$(BIN)/python benchmarks/bench_delphi.py --venv $(DELPHI_VENV)
+
+## Prompt + completion tokens per latent (explain, detection, fuzz) against delphi's defaults.
+bench-tokens: install
+	$(BIN)/python benchmarks/bench_tokens.py --venv $(DELPHI_VENV)
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(DELPHI_VENV) .pytest_cache .mypy_cache .ruff_cache

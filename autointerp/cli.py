@@ -70,7 +70,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "--explanations",
         help="CSV/Parquet with latent,explanation columns: score these instead of explaining.",
     )
-    run.add_argument("--scorers", help="Comma-separated scorers (default: detection,fuzz).")
+    run.add_argument(
+        "--explainer",
+        help="Explainer (default: default): default, contrastive, token_pairs, output, best_of_n.",
+    )
+    run.add_argument(
+        "--scorers",
+        help="Comma-separated scorers (default: detection,fuzz): detection, fuzz, embedding, "
+        "simulation, surprisal, intruder, intervention (see 'autointerp list').",
+    )
     run.add_argument("--seed", type=int, help="Seed (default: 0).")
     run.add_argument("--config", help="JSON file with a full or partial run config.")
     run.add_argument(
@@ -107,7 +115,12 @@ def _build_parser() -> argparse.ArgumentParser:
     scores.add_argument("--run", help="Only this run id.")
     scores.add_argument("--latent", type=int, help="Only this latent.")
     scores.add_argument("--scorer", help="Only this scorer.")
-    scores.add_argument("--min-score", type=float, help="Only rows with auroc >= this.")
+    scores.add_argument(
+        "--min-score",
+        type=float,
+        help="Only rows whose main metric (AUROC; correlation, accuracy or log-prob change "
+        "for simulation, intruder, intervention) is >= this.",
+    )
     scores.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     sub.add_parser("config", help="List every run-config field with its default and meaning.")
@@ -160,6 +173,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "corpus.n_tokens": args.n_tokens,
         "corpus.ctx_len": args.ctx_len,
         "scoring.scorers": args.scorers,
+        "explain.explainer": args.explainer,
         "llm.api_key_env": args.api_key_env,
     }
     for dotted, value in flags.items():

@@ -30,6 +30,7 @@ from autointerp.explain import EXPLAINERS, ExplainContext
 from autointerp.inputs import LatentSelection, load_explanations, parse_latents
 from autointerp.llm import LLM, make_llm
 from autointerp.llm.local import LocalLLM
+from autointerp.llm.pricing import price_for
 from autointerp.models.loader import SubjectModel, canonical_model_name, load_subject_model
 from autointerp.models.offline import SMOLLM2
 from autointerp.records import Explanation, LatentRecord
@@ -89,8 +90,8 @@ def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
     """Load and validate every input; nothing is written."""
     _check_sampling(cfg)
     for name in cfg.scoring.scorers:
-        SCORERS.get(name)
-    EXPLAINERS.get(cfg.explain.explainer)
+        SCORERS.get(name).check(cfg.scoring)
+    EXPLAINERS.get(cfg.explain.explainer)(cfg.explain)  # validates the explainer's options
     subject: SubjectModel | None = None
     if cfg.sae.startswith(NEURONS):  # a neuron baseline takes its width from the model
         subject = _load_model(cfg, cfg.model or SMOLLM2.hub_id)
@@ -108,6 +109,7 @@ def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
         shared = same and subject.dtype == torch.float32
         llm = LocalLLM(cfg.llm, subject) if shared else make_llm(cfg.llm)
     llm.check()
+    price_for(cfg.llm, llm.name)  # a bad price table fails before any work
     windows = load_windows(
         cfg.corpus.path,
         subject.tokenizer,
@@ -309,9 +311,10 @@ def run(
         writer = RunWriter(out, prep.run_id)
         writer.add("latents", latents_frame(stats, samples, prov, prep.sae.d_sae))
         writer.add("examples", examples_frame(records, prov))
-        expl_df = explanations_frame(explanations, llm_prov, explainer_version)
+        price = price_for(cfg.llm, prep.llm.name)
+        expl_df = explanations_frame(explanations, llm_prov, explainer_version, price=price)
         writer.add("explanations", expl_df)
-        scores_df = scores_frame(results, llm_prov, versions)
+        scores_df = scores_frame(results, llm_prov, versions, price=price)
         writer.add("scores", scores_df)
         writer.add("judgements", judgements_frame(results, llm_prov, versions))
         manifest = {

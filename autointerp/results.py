@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from autointerp.cache.stats import LatentStats
+from autointerp.llm.pricing import Price
 from autointerp.records import Explanation, LatentRecord
 from autointerp.sampling import LatentSample
 from scorers.base import ScoreResult
@@ -34,6 +35,10 @@ def _with(rows: list[dict[str, Any]], columns: dict[str, Any]) -> pd.DataFrame:
     for key, value in columns.items():
         df[key] = value
     return df
+
+
+def _cost(price: Price | None, prompt_tokens: int, completion_tokens: int) -> float | None:
+    return None if price is None else price.cost(prompt_tokens, completion_tokens)
 
 
 def latents_frame(
@@ -85,8 +90,13 @@ def examples_frame(records: Sequence[LatentRecord], prov: dict[str, Any]) -> pd.
 
 
 def explanations_frame(
-    explanations: Sequence[Explanation], prov: dict[str, Any], prompt_version: str
+    explanations: Sequence[Explanation],
+    prov: dict[str, Any],
+    prompt_version: str,
+    price: Price | None = None,
 ) -> pd.DataFrame:
+    """One row per explanation; ``price`` (``autointerp.llm.pricing.price_for``) fills
+    ``cost_usd``."""
     rows = [
         {
             "latent": e.latent,
@@ -98,6 +108,7 @@ def explanations_frame(
             "raw_reply": e.raw,
             "prompt_tokens": e.prompt_tokens,
             "completion_tokens": e.completion_tokens,
+            "cost_usd": _cost(price, e.prompt_tokens, e.completion_tokens),
             "prompt_version": prompt_version if e.source.startswith("generated") else "",
         }
         for e in explanations
@@ -106,8 +117,12 @@ def explanations_frame(
 
 
 def scores_frame(
-    results: Sequence[ScoreResult], prov: dict[str, Any], versions: dict[str, str]
+    results: Sequence[ScoreResult],
+    prov: dict[str, Any],
+    versions: dict[str, str],
+    price: Price | None = None,
 ) -> pd.DataFrame:
+    """One row per (latent, explanation, scorer); ``price`` fills ``cost_usd``."""
     metric_cols = [c for m in ALL_METRICS for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
     rows = []
     for r in results:
@@ -118,9 +133,10 @@ def scores_frame(
             "status": r.status,
             "error": r.error,
             "method": r.method,
-            "prompt_version": versions[r.scorer],
+            "prompt_version": r.prompt_version or versions[r.scorer],
             "prompt_tokens": r.prompt_tokens,
             "completion_tokens": r.completion_tokens,
+            "cost_usd": _cost(price, r.prompt_tokens, r.completion_tokens),
         }
         for col in ("threshold", "n_examples", "n_pos", "n_neg", "n_failed", *metric_cols):
             row[col] = r.metrics.get(col)
@@ -141,7 +157,7 @@ def judgements_frame(
             "scorer": r.scorer,
             "item": i,
             **j,
-            "prompt_version": versions[r.scorer],
+            "prompt_version": r.prompt_version or versions[r.scorer],
         }
         for r in results
         for i, j in enumerate(r.judgements)

@@ -8,34 +8,85 @@ import pandas as pd
 
 from autointerp.store import read_table
 
-__all__ = ["query_scores", "summary_table"]
+__all__ = ["query_scores", "summary_table", "usage_line"]
+
+
+SHORT = {
+    "auroc": "auroc",
+    "correlation": "corr",
+    "accuracy": "acc",
+    "mean_delta": "delta",
+    "balanced_accuracy": "bal.acc",
+}
+
+
+def primary_metric(scorer: str) -> str:
+    """The metric that summarises ``scorer`` (AUROC unless the scorer says otherwise)."""
+    from scorers import SCORERS
+
+    return SCORERS.get(scorer).primary_metric if scorer in SCORERS.names() else "auroc"
+
+
+def primary_score(df: pd.DataFrame) -> pd.Series:
+    """Each scores row's primary metric value."""
+    out = pd.Series(float("nan"), index=df.index)
+    for scorer in df["scorer"].unique():
+        rows = df["scorer"] == scorer
+        metric = primary_metric(scorer)
+        if metric in df.columns:
+            out[rows] = df.loc[rows, metric].astype(float)
+    return out
 
 
 def summary_table(explanations: pd.DataFrame, scores: pd.DataFrame, width: int = 48) -> str:
-    """One line per (latent, explanation): the explanation and each scorer's bal. acc / AUROC."""
+    """One line per (latent, explanation): the explanation and each scorer's main metric
+    (AUROC; correlation for simulation, accuracy for intruder, the log-prob change for
+    intervention)."""
     if explanations.empty:
         return "no latents were explained"
-    ok = scores[scores["status"] == "ok"]
-    wide = ok.pivot_table(
-        index=["latent", "explanation_id"], columns="scorer", values=["balanced_accuracy", "auroc"]
-    )
+    ok = scores[scores["status"] == "ok"].copy()
+    ok["primary"] = primary_score(ok)
+    wide = ok.pivot_table(index=["latent", "explanation_id"], columns="scorer", values="primary")
     table = explanations[["latent", "explanation_id", "explanation", "status"]].copy()
     table["explanation"] = [
         (t if len(t) <= width else t[: width - 1] + "…") if s == "ok" else f"({s})"
         for t, s in zip(table["explanation"], table["status"], strict=True)
     ]
     for scorer in sorted(scores["scorer"].unique()):
-        for metric, short in (("balanced_accuracy", "acc"), ("auroc", "auroc")):
-            col = (metric, scorer)
-            values = wide[col] if col in wide.columns else pd.Series(dtype=float)
-            table[f"{scorer} {short}"] = [
-                values.get((lat, eid), float("nan"))
-                for lat, eid in zip(table["latent"], table["explanation_id"], strict=True)
-            ]
+        values = wide[scorer] if scorer in wide.columns else pd.Series(dtype=float)
+        metric = primary_metric(scorer)
+        table[f"{scorer} {SHORT.get(metric, metric)}"] = [
+            values.get((lat, eid), float("nan"))
+            for lat, eid in zip(table["latent"], table["explanation_id"], strict=True)
+        ]
     table = table.drop(columns=["status"]).sort_values(["latent", "explanation_id"])
     if table["explanation_id"].max() == 0:
         table = table.drop(columns=["explanation_id"])
-    return table.to_string(index=False, float_format=lambda v: f"{v:.2f}")
+    text = table.to_string(index=False, float_format=lambda v: f"{v:.2f}")
+    return f"{text}\n\n{usage_line(explanations, scores)}"
+
+
+def usage_line(explanations: pd.DataFrame, scores: pd.DataFrame) -> str:
+    """LLM tokens per stage (prompt + completion) and their cost, e.g.
+    ``LLM tokens (prompt + completion): explain 1,200 + 300, score 9,000 + 0; cost $0.0031``."""
+    parts, costs = [], []
+    for stage, df in (("explain", explanations), ("score", scores)):
+        if df.empty or "prompt_tokens" not in df.columns:
+            continue
+        n_prompt, n_completion = int(df["prompt_tokens"].sum()), int(df["completion_tokens"].sum())
+        parts.append(f"{stage} {n_prompt:,} + {n_completion:,}")
+        if "cost_usd" in df.columns:
+            costs.append(df["cost_usd"])
+    if not parts:
+        return "LLM tokens: none"
+    cost = pd.concat(costs) if costs else pd.Series(dtype=float)
+    if cost.notna().any():
+        priced = f"cost ${cost.sum():.4f}"
+        if cost.isna().any():
+            priced += f" ({int(cost.isna().sum())} rows without a price)"
+    else:
+        priced = "cost unknown (no llm.prices entry)"
+    return f"LLM tokens (prompt + completion): {', '.join(parts)}; {priced}"
 
 
 def query_scores(
@@ -59,7 +110,7 @@ def query_scores(
     if scorer is not None:
         df = df[df["scorer"] == scorer]
     if min_score is not None:
-        df = df[df["auroc"] >= min_score]
+        df = df[primary_score(df) >= min_score]
     cols = [
         "run_id",
         "latent",
@@ -72,10 +123,13 @@ def query_scores(
         "auroc",
         "auroc_ci_low",
         "auroc_ci_high",
+        "accuracy",
+        "correlation",
+        "mean_delta",
         "n_examples",
     ]
     return (
-        df[cols]
+        df[[c for c in cols if c in df.columns]]
         .sort_values(["run_id", "latent", "explanation_id", "scorer"])
         .reset_index(drop=True)
     )

@@ -131,6 +131,11 @@ class Scorer(ABC):
     ) -> list[ScoreResult]:
         """One result per pair, in order; failures are results with a status, never raised."""
 
+    @classmethod  # noqa: B027 - an optional hook
+    def check(cls, cfg: ScoringConfig) -> None:
+        """Raise ConfigError up front when this scorer cannot run with ``cfg`` (called by
+        the pipeline before any heavy work)."""
+
     def result(self, record: LatentRecord, explanation: Explanation, method: str) -> ScoreResult:
         return ScoreResult(record.latent, explanation.explanation_id, self.name, "ok", method)
 

@@ -119,6 +119,7 @@ class InterventionScorer(Scorer):
     name = "intervention"
     prompt_version = "intervention.v1"
     needs_model = True
+    primary_metric = "mean_delta"
 
     def score(
         self, pairs: Sequence[tuple[LatentRecord, Explanation]], ctx: ScoringContext

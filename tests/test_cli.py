@@ -93,7 +93,14 @@ def test_inspect_formats_without_a_model(tmp_path: Path) -> None:
 
 def test_list_and_config() -> None:
     listed = cli("list").stdout
-    assert "scorers: detection, fuzz" in listed and "saelens" in listed
+    scorers = next(line for line in listed.splitlines() if line.startswith("scorers: "))
+    for name in ("detection", "fuzz", "embedding", "simulation", "surprisal", "intruder"):
+        assert name in scorers
+    assert "intervention" in scorers and "saelens" in listed
+    explainers = next(line for line in listed.splitlines() if line.startswith("explainers: "))
+    for name in ("default", "contrastive", "token_pairs", "output", "best_of_n"):
+        assert name in explainers
+    assert "vllm" in listed and "openai" in listed
     config = cli("config").stdout
     assert "sampling.n_explain = 15" in config and "corpus.path = 'stdlib'" in config
 

@@ -1,7 +1,8 @@
 """The one interface every LLM backend implements.
 
-* ``generate``: chat prompts -> completions (explanations, parsed answers).
-* ``choose``: chat prompts -> the probability of each answer option (``yes``/``no``, ``1``..``5``,
+* ``generate``: prompts -> completions (explanations, parsed answers). A prompt is chat
+  ``Messages`` (the model's chat template applies) or a plain ``str`` (completion style).
+* ``choose``: prompts -> the probability of each answer option (``yes``/``no``, ``1``..``5``,
   ``A``/``B``) at the first answer position, from log-probabilities, in one forward pass and
   with no parsing. ``judge`` is ``choose`` with yes/no. Only with ``supports_logprobs``.
 * ``prompt_logprobs``: plain texts (completion style, no chat template) -> the log-probability
@@ -30,13 +31,18 @@ __all__ = [
     "Completion",
     "Judgement",
     "Messages",
+    "Prompt",
     "TextLogprobs",
     "option_probabilities",
+    "option_variants",
     "yes_no_probability",
 ]
 
 Messages = list[dict[str, str]]
 """OpenAI-style chat messages: [{"role": "system"|"user"|"assistant", "content": ...}]."""
+
+Prompt = Messages | str
+"""Chat messages (the chat template applies), or a plain text prompt (completion style)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,12 @@ class TextLogprobs:
     error: str | None = None
 
 
+def option_variants(option: str) -> list[str]:
+    """Spellings of an answer option that count as that option (case, leading space)."""
+    forms = [option, option.lower(), option.capitalize(), option.upper()]
+    return list(dict.fromkeys(f for form in forms for f in (form, " " + form)))
+
+
 def option_probabilities(
     token_probs: Sequence[tuple[str, float]], options: Sequence[str]
 ) -> tuple[dict[str, float], float]:
@@ -112,11 +124,15 @@ class LLM(ABC):
     name: str = ""
     """``backend:model``, recorded in every output row."""
     supports_logprobs: bool = False
+    prefers_likelihood: bool = False
+    """Detection's 'auto' method reads the likelihood of a statement instead of asking a yes/no
+    question (set by the in-process backend, whose small default model answers yes/no near
+    chance on the ground-truth set)."""
 
     @abstractmethod
     def generate(
         self,
-        prompts: Sequence[Messages],
+        prompts: Sequence[Prompt],
         *,
         max_new_tokens: int,
         temperature: float = 0.0,
@@ -124,12 +140,12 @@ class LLM(ABC):
     ) -> list[Completion]: ...
 
     def choose(
-        self, prompts: Sequence[Messages], options: Sequence[str], *, desc: str | None = None
+        self, prompts: Sequence[Prompt], options: Sequence[str], *, desc: str | None = None
     ) -> list[Choice]:
         """P(option) at the first answer token of each prompt (options are single words)."""
         raise NotImplementedError(f"{self.name} does not provide log-probabilities")
 
-    def judge(self, prompts: Sequence[Messages], *, desc: str | None = None) -> list[Judgement]:
+    def judge(self, prompts: Sequence[Prompt], *, desc: str | None = None) -> list[Judgement]:
         """P(yes) / (P(yes) + P(no)) at the first answer token of each prompt."""
         out = []
         for c in self.choose(prompts, ("yes", "no"), desc=desc):

@@ -23,19 +23,14 @@ from autointerp.llm.base import (
     LLM,
     Choice,
     Completion,
-    Messages,
+    Prompt,
     TextLogprobs,
     option_probabilities,
+    option_variants,
 )
 from autointerp.models.loader import SubjectModel, load_subject_model
 
 __all__ = ["LocalLLM", "common_prefix_len", "prefix_batches"]
-
-
-def option_variants(option: str) -> list[str]:
-    """Spellings of an answer option that count as that option (case, leading space)."""
-    forms = [option, option.lower(), option.capitalize(), option.upper()]
-    return list(dict.fromkeys(f for form in forms for f in (form, " " + form)))
 
 
 def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
@@ -97,6 +92,7 @@ class LocalLLM(LLM):
     """A causal LM run in this process; log-probabilities are always available."""
 
     supports_logprobs = True
+    prefers_likelihood = True
 
     def __init__(self, cfg: LLMConfig, subject: SubjectModel | None = None) -> None:
         self.cfg = cfg
@@ -115,9 +111,13 @@ class LocalLLM(LLM):
         )
 
     # ------------------------------------------------------------------ tokenisation
-    def encode(self, messages: Messages) -> list[int]:
+    def encode(self, messages: Prompt) -> list[int]:
+        """Token ids of a prompt: a plain ``str`` as is, chat messages through the chat
+        template (with the generation prompt)."""
         tok = self.subject.tokenizer
-        if tok.chat_template:
+        if isinstance(messages, str):
+            text = messages
+        elif tok.chat_template:
             text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:  # base models: plain concatenation ending with an answer cue
             text = "\n\n".join(m["content"] for m in messages) + "\n"
@@ -127,7 +127,7 @@ class LocalLLM(LLM):
     @torch.no_grad()
     def generate(
         self,
-        prompts: Sequence[Messages],
+        prompts: Sequence[Prompt],
         *,
         max_new_tokens: int,
         temperature: float = 0.0,
@@ -168,6 +168,29 @@ class LocalLLM(LLM):
         bar.close()
         return [r for r in results if r is not None]
 
+
+PROMPT_TOKEN_BUDGET = 8192
+"""Most tokens (padded) run through the model at once by ``prompt_logprobs``."""
+
+
+def _token_budget_batches(lengths: list[int], order: list[int], max_rows: int) -> list[list[int]]:
+    """Split ``order`` (sorted by length, ``lengths`` aligned with it) into batches of at most
+    ``max_rows`` rows and ``PROMPT_TOKEN_BUDGET`` padded tokens (a longer text runs alone)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    width = 0
+    for i, n in zip(order, lengths, strict=True):
+        if current and (
+            len(current) >= max_rows or max(width, n) * (len(current) + 1) > PROMPT_TOKEN_BUDGET
+        ):
+            batches.append(current)
+            current, width = [], 0
+        current.append(i)
+        width = max(width, n)
+    if current:
+        batches.append(current)
+    return batches
+
     def _answer_ids(self, options: Sequence[str]) -> list[tuple[str, int]]:
         """(option, token id) for every single-token spelling of every option."""
         out: list[tuple[str, int]] = []
@@ -189,7 +212,7 @@ class LocalLLM(LLM):
     # ----------------------------------------------------------------------- choose
     @torch.no_grad()
     def choose(
-        self, prompts: Sequence[Messages], options: Sequence[str], *, desc: str | None = None
+        self, prompts: Sequence[Prompt], options: Sequence[str], *, desc: str | None = None
     ) -> list[Choice]:
         answer_ids = self._answer_ids(options)
         encoded = [self.encode(p) for p in prompts]
@@ -258,8 +281,11 @@ class LocalLLM(LLM):
         results: list[TextLogprobs | None] = [None] * len(texts)
         bar = tqdm(total=len(texts), desc=desc, disable=desc is None, leave=False)
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        for start in range(0, len(order), self.cfg.judge_batch_size):
-            idx = order[start : start + self.cfg.judge_batch_size]
+        base = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+        head = model.get_output_embeddings()
+        for idx in _token_budget_batches(
+            [len(encoded[i][0]) for i in order], order, self.cfg.judge_batch_size
+        ):
             width = max([1] + [len(encoded[i][0]) for i in idx])
             ids = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
@@ -267,15 +293,18 @@ class LocalLLM(LLM):
                 n = len(encoded[i][0])
                 ids[row, :n] = torch.tensor(encoded[i][0], dtype=torch.long)
                 mask[row, :n] = 1
-            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
-            logp = logits.float().log_softmax(dim=-1).cpu()
+            hidden = base(input_ids=ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state
             for row, i in enumerate(idx):
                 seq, offsets = encoded[i]
                 n = len(seq)
-                lp = [math.nan] + [float(logp[row, j - 1, seq[j]]) for j in range(1, n)]
+                # one row's logits at a time: [n, vocab] instead of [batch, width, vocab]
+                logp = head(hidden[row, : max(n - 1, 0)]).float().log_softmax(dim=-1).cpu()
+                target = torch.tensor(seq[1:], dtype=torch.long)
+                picked = logp[torch.arange(n - 1), target].tolist() if n > 1 else []
+                lp = [math.nan, *picked][:n]
                 top: list[dict[str, float]] = [{} for _ in range(n)]
                 if top_k > 0 and n > 1:
-                    values, indices = logp[row, : n - 1].topk(top_k, dim=-1)
+                    values, indices = logp.topk(top_k, dim=-1)
                     for j in range(1, n):
                         for v, t in zip(
                             values[j - 1].tolist(), indices[j - 1].tolist(), strict=True

@@ -1,10 +1,17 @@
 """OpenAI-compatible HTTP backend (vLLM's server, OpenAI, OpenRouter, llama.cpp's server).
 
-Requests run concurrently (``max_concurrency`` in flight) with a per-request timeout and the
-capped retry policy of ``autointerp.llm.retry``. The API key is read from the environment
-variable named in the config, never stored. ``judge`` asks for one token with
-``top_logprobs`` and sums the probability of yes/no spellings; servers that return no
-log-probabilities make ``supports_logprobs`` false, and scorers then parse generated answers.
+Requests run concurrently (``max_concurrency`` in flight) with a per-request timeout, the
+capped retry policy of ``autointerp.llm.retry`` and the client-side rate limits of
+``autointerp.llm.ratelimit`` (requests and tokens per minute, taken before every attempt).
+The API key is read from the environment variable named in the config, never stored.
+
+Chat ``Messages`` go to the chat-completions endpoint, plain ``str`` prompts to the
+(legacy) completions endpoint. ``choose`` asks for one token with the top log-probabilities
+and sums the probability of each option's spellings; servers that return no
+log-probabilities make ``supports_logprobs`` false, and scorers then parse generated
+answers. ``prompt_logprobs`` asks the completions endpoint to echo the prompt with its
+log-probabilities (vLLM's server does; OpenAI's current models do not, and those texts come
+back with ``error`` set).
 """
 
 from __future__ import annotations
@@ -26,14 +33,17 @@ from autointerp.llm.base import (
     LLM,
     Choice,
     Completion,
-    Messages,
+    Prompt,
+    TextLogprobs,
     option_probabilities,
 )
+from autointerp.llm.ratelimit import RateLimits, estimate_tokens
 from autointerp.llm.retry import RetryPolicy, retry_async
 
 __all__ = ["OpenAICompatibleLLM"]
 
 T = TypeVar("T")
+P = TypeVar("P")
 RETRYABLE_STATUS = {408, 409, 429}
 TOP_LOGPROBS = 20
 
@@ -73,9 +83,24 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(lambda: asyncio.run(coro_factory())).result()  # type: ignore[arg-type]
 
 
+def _prompt_tokens(prompt: Prompt) -> int:
+    """Estimated prompt tokens (a few extra per chat message for the template)."""
+    if isinstance(prompt, str):
+        return estimate_tokens(prompt)
+    return sum(estimate_tokens(m.get("content", "")) + 4 for m in prompt)
+
+
+def _usage(reply: Any) -> tuple[int, int]:
+    usage = getattr(reply, "usage", None)
+    if usage is None:
+        return 0, 0
+    return int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
+
+
 @BACKENDS.register("openai")
 class OpenAICompatibleLLM(LLM):
-    """Any server speaking the OpenAI chat-completions API."""
+    """Any server speaking the OpenAI chat-completions API (and the completions API for
+    plain-text prompts and prompt log-probabilities)."""
 
     def __init__(self, cfg: LLMConfig) -> None:
         if not cfg.base_url:
@@ -84,6 +109,7 @@ class OpenAICompatibleLLM(LLM):
         self.base_url = cfg.base_url.rstrip("/")
         self.model = cfg.model
         self.policy = RetryPolicy(max_retries=cfg.max_retries)
+        self.limits = RateLimits.from_config(cfg)
         self.supports_logprobs = True
         self._checked = False
         self.name = f"openai:{self.model or '?'}@{self.base_url}"
@@ -98,12 +124,19 @@ class OpenAICompatibleLLM(LLM):
             max_retries=0,  # our own policy decides
         )
 
-    async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, what: str, fn: Callable[[], Awaitable[T]], tokens: int = 1) -> T:
+        """One request with retries; every attempt first waits for the rate limits
+        (``tokens``: the estimated prompt + completion tokens, settled with the usage)."""
+
         async def once() -> T:
+            await self.limits.acquire(tokens)
             try:
-                return await fn()
+                reply = await fn()
             except Exception as exc:
                 raise _translate(exc, self.base_url) from exc
+            n_prompt, n_completion = _usage(reply)
+            self.limits.settle(tokens, n_prompt + n_completion if n_prompt else None)
+            return reply
 
         return await retry_async(once, self.policy, what=what, rng=random.Random())
 
@@ -147,8 +180,8 @@ class OpenAICompatibleLLM(LLM):
     # ---------------------------------------------------------------------- batches
     def _map(
         self,
-        items: Sequence[Messages],
-        one: Callable[[Any, Messages], Awaitable[T]],
+        items: Sequence[P],
+        one: Callable[[Any, P], Awaitable[T]],
         desc: str | None,
     ) -> list[T | Exception]:
         self.check()
@@ -158,10 +191,10 @@ class OpenAICompatibleLLM(LLM):
             gate = asyncio.Semaphore(self.cfg.max_concurrency)
             bar = tqdm(total=len(items), desc=desc, disable=desc is None, leave=False)
 
-            async def guarded(messages: Messages) -> T | Exception:
+            async def guarded(item: P) -> T | Exception:
                 async with gate:
                     try:
-                        return await one(client, messages)
+                        return await one(client, item)
                     except LLMError as exc:
                         return exc
                     finally:
@@ -175,65 +208,138 @@ class OpenAICompatibleLLM(LLM):
 
         return _run(main)
 
+    def _complete(self, client: Any, prompt: Prompt, what: str, **params: Any) -> Awaitable[Any]:
+        """Chat messages -> chat completions; a plain text -> the completions endpoint."""
+        tokens = _prompt_tokens(prompt) + int(params.get("max_tokens") or 0)
+        if isinstance(prompt, str):
+            return self._call(
+                what,
+                lambda: client.completions.create(model=self.model, prompt=prompt, **params),
+                tokens,
+            )
+        return self._call(
+            what,
+            lambda: client.chat.completions.create(model=self.model, messages=prompt, **params),
+            tokens,
+        )
+
     def generate(
         self,
-        prompts: Sequence[Messages],
+        prompts: Sequence[Prompt],
         *,
         max_new_tokens: int,
         temperature: float = 0.0,
         desc: str | None = None,
     ) -> list[Completion]:
-        async def one(client: Any, messages: Messages) -> Completion:
-            reply = await self._call(
-                "chat completion",
-                lambda: client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,
-                    max_tokens=max_new_tokens,
-                    temperature=temperature,
-                ),
+        async def one(client: Any, prompt: Prompt) -> Completion:
+            reply = await self._complete(
+                client,
+                prompt,
+                "completion" if isinstance(prompt, str) else "chat completion",
+                max_tokens=max_new_tokens,
+                temperature=temperature,
             )
-            usage = reply.usage
-            text = reply.choices[0].message.content or "" if reply.choices else ""
-            return Completion(
-                text,
-                usage.prompt_tokens if usage else 0,
-                usage.completion_tokens if usage else 0,
-            )
+            text = ""
+            if reply.choices:
+                first = reply.choices[0]
+                text = (first.text if isinstance(prompt, str) else first.message.content) or ""
+            return Completion(text, *_usage(reply))
 
         out = self._map(prompts, one, desc)
         return [r if isinstance(r, Completion) else Completion("", error=str(r)) for r in out]
 
     def choose(
-        self, prompts: Sequence[Messages], options: Sequence[str], *, desc: str | None = None
+        self, prompts: Sequence[Prompt], options: Sequence[str], *, desc: str | None = None
     ) -> list[Choice]:
         failed = dict.fromkeys(options, math.nan)
 
-        async def one(client: Any, messages: Messages) -> Choice:
-            reply = await self._call(
+        async def one(client: Any, prompt: Prompt) -> Choice:
+            plain = isinstance(prompt, str)
+            logprob_args: dict[str, Any] = (
+                {"logprobs": TOP_LOGPROBS}
+                if plain
+                else {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
+            )
+            reply = await self._complete(
+                client,
+                prompt,
                 "log-probability request",
-                lambda: client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,
-                    max_tokens=1,
-                    temperature=0,
-                    logprobs=True,
-                    top_logprobs=TOP_LOGPROBS,
-                ),
+                max_tokens=1,
+                temperature=0,
+                **logprob_args,
             )
-            usage = reply.usage
-            n_prompt = usage.prompt_tokens if usage else 0
-            content = (
-                reply.choices[0].logprobs.content
-                if reply.choices and reply.choices[0].logprobs
-                else None
-            )
-            if not content:
+            n_prompt = _usage(reply)[0]
+            logprobs = reply.choices[0].logprobs if reply.choices else None
+            pairs: list[tuple[str, float]] | None = None
+            if plain and logprobs is not None and logprobs.top_logprobs:
+                pairs = [(t, math.exp(lp)) for t, lp in (logprobs.top_logprobs[0] or {}).items()]
+            elif not plain and logprobs is not None and logprobs.content:
+                pairs = [(t.token, math.exp(t.logprob)) for t in logprobs.content[0].top_logprobs]
+            if not pairs:
                 return Choice(failed, 0.0, n_prompt, "no logprobs in reply")
-            pairs = [(t.token, math.exp(t.logprob)) for t in content[0].top_logprobs]
             probs, mass = option_probabilities(pairs, options)
             error = None if mass > 0 else f"none of {'/'.join(options)} among the top log-probs"
             return Choice(probs, mass, n_prompt, error)
 
         out = self._map(prompts, one, desc)
         return [r if isinstance(r, Choice) else Choice(failed, 0.0, error=str(r)) for r in out]
+
+    def prompt_logprobs(
+        self, texts: Sequence[str], *, top_k: int = 0, desc: str | None = None
+    ) -> list[TextLogprobs]:
+        """Echo each text through the completions endpoint with its log-probabilities."""
+
+        async def one(client: Any, text: str) -> TextLogprobs:
+            reply = await self._call(
+                "prompt log-probabilities",
+                lambda: client.completions.create(
+                    model=self.model,
+                    prompt=text,
+                    max_tokens=1,
+                    temperature=0,
+                    echo=True,
+                    logprobs=max(top_k, 1),
+                ),
+                _prompt_tokens(text) + 1,
+            )
+            return _echoed_logprobs(text, reply, top_k)
+
+        out = self._map(texts, one, desc)
+        return [r if isinstance(r, TextLogprobs) else _failed_logprobs(str(r)) for r in out]
+
+
+def _failed_logprobs(error: str, prompt_tokens: int = 0) -> TextLogprobs:
+    return TextLogprobs([], [], [], [], prompt_tokens, error)
+
+
+def _echoed_logprobs(text: str, reply: Any, top_k: int) -> TextLogprobs:
+    """``TextLogprobs`` from a completions reply with ``echo`` and ``logprobs``: the prompt's
+    tokens come first, then the one generated token (dropped)."""
+    n_prompt = _usage(reply)[0]
+    logprobs = reply.choices[0].logprobs if reply.choices else None
+    if logprobs is None or not logprobs.tokens or logprobs.token_logprobs is None:
+        return _failed_logprobs("the server returned no prompt log-probabilities", n_prompt)
+    tokens = list(logprobs.tokens)
+    raw_offsets = list(logprobs.text_offset or [])
+    if not n_prompt:  # no usage: the prompt's tokens are those that start inside the text
+        n_prompt = sum(1 for o in raw_offsets if o < len(text)) if raw_offsets else len(tokens)
+    tokens = tokens[:n_prompt]
+    values = list(logprobs.token_logprobs)[:n_prompt]
+    tops = list(logprobs.top_logprobs or [None] * n_prompt)[:n_prompt]
+    if len(tokens) > 1 and "".join(tokens) != text and "".join(tokens[1:]) == text:
+        tokens, values, tops = tokens[1:], values[1:], tops[1:]  # a BOS the server added
+        raw_offsets = raw_offsets[1:]
+    if "".join(tokens) == text:
+        offsets = [0]
+        for tok in tokens[:-1]:
+            offsets.append(offsets[-1] + len(tok))
+    elif len(raw_offsets) >= len(tokens):
+        offsets = [o - raw_offsets[0] for o in raw_offsets[: len(tokens)]]
+    else:
+        return _failed_logprobs("the server returned no token offsets", n_prompt)
+    lps = [math.nan if v is None else float(v) for v in values]
+    top: list[dict[str, float]] = []
+    for alternatives in tops:
+        best = sorted((alternatives or {}).items(), key=lambda kv: -kv[1])[:top_k]
+        top.append({t: float(v) for t, v in best})
+    return TextLogprobs(tokens, offsets, lps, top, n_prompt)

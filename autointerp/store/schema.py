@@ -32,6 +32,12 @@ _LLM = [
     ("prompt_version", pa.string(), "Versioned prompt template used (file stem)."),
     ("prompt_tokens", pa.int64(), "Prompt tokens sent to the LLM for this row."),
     ("completion_tokens", pa.int64(), "Tokens the LLM generated for this row."),
+    (
+        "cost_usd",
+        pa.float64(),
+        "What this row's tokens cost in USD, from the llm.prices table; null without a "
+        "table or for a model the table lacks.",
+    ),
 ]
 
 

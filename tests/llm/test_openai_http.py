@@ -139,3 +139,56 @@ def test_empty_and_malformed_replies_are_recorded() -> None:
         assert [o.text for o in out] == ["", ""]
         judged = llm.judge([PROMPT])
         assert judged[0].p_yes == pytest.approx(0.8)
+
+
+def test_plain_text_prompts_use_the_completions_endpoint() -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        out = llm.generate(["The capital of France is", PROMPT], max_new_tokens=5)
+        assert [o.text for o in out] == ["Explanation: test pattern"] * 2
+        assert (out[0].prompt_tokens, out[0].completion_tokens) == (5, 3)
+        plain = [r for r in srv.requests if "prompt" in r]
+        assert plain == [
+            {
+                "model": "scripted-model",
+                "prompt": "The capital of France is",
+                "max_tokens": 5,
+                "temperature": 0.0,
+            }
+        ]
+        choice = llm.choose(["Is it? Answer:"], ["yes", "no"])[0]
+        assert choice.error is None and choice.probs["yes"] == pytest.approx(0.8)
+        assert srv.requests[-1]["logprobs"] == 20 and "prompt" in srv.requests[-1]
+
+
+def test_prompt_logprobs_echo_the_text() -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        with_top, plain, empty_top = (
+            llm.prompt_logprobs(["the cat sat"], top_k=k)[0] for k in (2, 0, 1)
+        )
+        assert with_top.error is None
+        assert with_top.tokens == ["the", " cat", " sat"] and with_top.offsets == [0, 3, 7]
+        assert math.isnan(with_top.logprobs[0]) and with_top.logprobs[1:] == [-1.0, -1.0]
+        assert with_top.top == [{}, {" cat": -1.0, " x": -2.0}, {" sat": -1.0, " x": -2.0}]
+        assert with_top.prompt_tokens == 3
+        assert plain.top == [{}, {}, {}] and empty_top.top == [{}, {" cat": -1.0}, {" sat": -1.0}]
+        last = srv.requests[-1]
+        assert last["echo"] is True and last["logprobs"] == 1 and last["prompt"] == "the cat sat"
+
+
+def test_prompt_logprobs_without_server_support_are_errors_not_raised() -> None:
+    with ScriptedServer(echo_logprobs=False) as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        out = llm.prompt_logprobs(["the cat sat", "a dog"])
+        assert all("no prompt log-probabilities" in (o.error or "") for o in out)
+        assert all(o.tokens == [] for o in out)
+    with ScriptedServer(reject=lambda body: 400 if body.get("echo") else None) as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        before = len(srv.requests)
+        out = llm.prompt_logprobs(["the cat sat"])
+        assert "HTTP 400" in (out[0].error or "") and len(srv.requests) - before == 1

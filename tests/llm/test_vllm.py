@@ -1,6 +1,7 @@
 """The OpenAI-compatible backend against a real vLLM server (CPU build, serving the same
-SmolLM2 weights): answers, token usage and log-probabilities, agreement with the in-process
-backend, and a small pipeline run explained and scored through the server.
+SmolLM2 weights): answers, token usage and log-probabilities (chat, plain-text completions,
+echoed prompt log-probabilities, digit choices), agreement with the in-process backend, and
+a small pipeline run explained and scored through the server.
 
 Needs vLLM's own environment (``make test`` installs it into .venv-vllm); without it these
 tests are skipped, unless AUTOINTERP_REQUIRE_VLLM=1 (set by ``make test``) makes that a failure.
@@ -8,6 +9,7 @@ tests are skipped, unless AUTOINTERP_REQUIRE_VLLM=1 (set by ``make test``) makes
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from autointerp.config import (
     SamplingConfig,
     ScoringConfig,
 )
+from autointerp.llm.base import Prompt
 from autointerp.llm.local import LocalLLM
 from autointerp.llm.openai_http import OpenAICompatibleLLM
 from autointerp.pipeline import run
@@ -67,6 +70,47 @@ def test_generate_and_judge_through_vllm(vllm_url: str, smollm2) -> None:  # typ
         assert r.error is None and 0 <= r.p_yes <= 1
         # Same weights, both in float32: vLLM's answer distribution matches ours.
         assert r.p_yes == pytest.approx(loc.p_yes, abs=0.02)
+
+
+def test_prompt_logprobs_through_vllm_match_the_local_backend(vllm_url: str, smollm2) -> None:  # type: ignore[no-untyped-def]
+    llm = OpenAICompatibleLLM(LLMConfig(backend="openai", base_url=vllm_url, model=""))
+    texts = ["The quick brown fox jumps over the lazy dog.", "def f(x):\n    return x + 1", "x"]
+    remote = llm.prompt_logprobs(texts, top_k=3)
+    local = LocalLLM(LLMConfig(), smollm2).prompt_logprobs(texts, top_k=3)
+    for r, loc in zip(remote, local, strict=True):
+        assert r.error is None
+        assert r.tokens == loc.tokens and r.offsets == loc.offsets
+        assert r.prompt_tokens == loc.prompt_tokens
+        assert math.isnan(r.logprobs[0])
+        # Same weights, both in float32.
+        assert r.logprobs[1:] == pytest.approx(loc.logprobs[1:], abs=0.02)
+        for top_r, top_loc in zip(r.top, loc.top, strict=True):
+            assert len(top_r) == len(top_loc)
+            for token in set(top_r) & set(top_loc):
+                assert top_r[token] == pytest.approx(top_loc[token], abs=0.02)
+            assert len(set(top_r) & set(top_loc)) >= len(top_loc) - 1
+
+
+def test_completion_style_generate_and_digit_choices_through_vllm(vllm_url: str, smollm2) -> None:  # type: ignore[no-untyped-def]
+    llm = OpenAICompatibleLLM(LLMConfig(backend="openai", base_url=vllm_url, model=""))
+    ref = LocalLLM(LLMConfig(), smollm2)
+    out = llm.generate(["The capital of France is"], max_new_tokens=8)[0]
+    mine = ref.generate(["The capital of France is"], max_new_tokens=8)[0]
+    assert out.error is None and "Paris" in out.text
+    assert out.prompt_tokens == mine.prompt_tokens == 5 and 0 < out.completion_tokens <= 8
+    assert out.text.split()[:2] == mine.text.split()[:2]
+    digits = ["1", "2", "3", "4", "5"]
+    prompts: list[Prompt] = [
+        "On a scale from 1 to 5, how sunny is a clear summer day? Answer: ",
+        [{"role": "user", "content": "Pick a number from 1 to 5. Reply with the digit."}],
+    ]
+    remote = llm.choose(prompts, digits)
+    local = ref.choose(prompts, digits)
+    for r, loc in zip(remote, local, strict=True):
+        assert r.error is None and sum(r.probs.values()) == pytest.approx(1.0)
+        # The server reports the top 20 tokens only; digits outside them count as 0.
+        for d in digits:
+            assert r.probs[d] == pytest.approx(loc.probs[d], abs=0.03)
 
 
 def test_pipeline_explains_and_scores_through_vllm(vllm_url: str, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Scorer validity on a ground-truth set (``tests/groundtruth.py``): three latents whose
+"""Scorer validity on a ground-truth set (``scorers/groundtruth.py``): three latents whose
 meaning is known by construction (digits, animal names, colour words), each scored with its
 right explanation and with the two others' (wrong) explanations, with the real SmolLM2-135M as
 the scorer model.
@@ -22,7 +22,7 @@ from autointerp.config import LLMConfig, ScoringConfig
 from autointerp.llm.local import LocalLLM
 from autointerp.records import LatentRecord
 from scorers import SCORERS, ScoringContext
-from tests.groundtruth import LATENTS, build_records, explanations
+from scorers.groundtruth import LATENTS, build_records, explanations
 
 
 @pytest.fixture(scope="module")

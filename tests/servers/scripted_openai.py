@@ -1,5 +1,5 @@
-"""A real HTTP server on loopback that speaks the OpenAI chat-completions API with scripted
-behaviour: the next N requests can fail with a status code, stall past the client's
+"""A real HTTP server on loopback that speaks the OpenAI chat-completions and completions APIs
+with scripted behaviour: the next N requests can fail with a status code, stall past the client's
 timeout, or return an empty or malformed reply. It stands in for a misbehaving LLM
 provider, which cannot be produced on demand with a real one (vLLM never answers 429 or 503
 when asked to); the well-behaved path is tested against a real vLLM server in
@@ -26,8 +26,10 @@ class Fault:
 
 
 class ScriptedServer:
-    """``faults`` are consumed one per chat request; when empty, requests succeed with
-    ``reply_text`` and yes/no log-probabilities (``p_yes``)."""
+    """``faults`` are consumed one per request; when empty, requests succeed with
+    ``reply_text`` and yes/no log-probabilities (``p_yes``). On the completions endpoint,
+    ``echo`` with ``logprobs`` returns the prompt split into words (each word a token with
+    log-probability -1 and the alternative ``" x"`` at -2), unless ``echo_logprobs`` is off."""
 
     def __init__(
         self,
@@ -36,7 +38,9 @@ class ScriptedServer:
         logprobs: bool = True,
         replies: list[str] | None = None,
         reject: Callable[[dict[str, Any]], int | None] | None = None,
+        echo_logprobs: bool = True,
     ) -> None:
+        self.echo_logprobs = echo_logprobs
         self.reply_text = reply_text
         self.replies: deque[str] = deque(replies or [])
         """Texts for the next generation requests (then ``reply_text``)."""
@@ -105,6 +109,51 @@ class ScriptedServer:
             "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
         }
 
+    def _completion_reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The completions endpoint (plain-text prompts)."""
+        import math
+        import re
+
+        prompt = str(body.get("prompt", ""))
+        text = self.reply_text
+        if body.get("max_tokens", 0) > 1 and self.replies:
+            text = self.replies.popleft()
+        words = re.findall(r"\s*\S+|\s+$", prompt)
+        n_prompt = len(words) or 1
+        logprobs = None
+        if self.logprobs and body.get("logprobs") and body.get("echo"):
+            if self.echo_logprobs:
+                tokens = [*words, " Yes"]
+                offsets = [0]
+                for w in tokens[:-1]:
+                    offsets.append(offsets[-1] + len(w))
+                logprobs = {
+                    "tokens": tokens,
+                    "token_logprobs": [None] + [-1.0] * (len(tokens) - 1),
+                    "top_logprobs": [None] + [{t: -1.0, " x": -2.0} for t in tokens[1:]],
+                    "text_offset": offsets,
+                }
+        elif self.logprobs and body.get("logprobs"):
+            top = {" Yes": math.log(self.p_yes), " No": math.log(1 - self.p_yes)}
+            logprobs = {
+                "tokens": [" Yes"],
+                "token_logprobs": [top[" Yes"]],
+                "top_logprobs": [top],
+                "text_offset": [len(prompt)],
+            }
+        return {
+            "id": "x",
+            "object": "text_completion",
+            "created": 0,
+            "model": body.get("model", "scripted"),
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs, "text": text}],
+            "usage": {
+                "prompt_tokens": n_prompt,
+                "completion_tokens": 3,
+                "total_tokens": n_prompt + 3,
+            },
+        }
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -164,7 +213,9 @@ class ScriptedServer:
                             fault.headers,
                         )
                     else:
-                        self._send(200, fault.body or server._reply(body), fault.headers)
+                        chat = self.path.endswith("/chat/completions")
+                        reply = server._reply if chat else server._completion_reply
+                        self._send(200, fault.body or reply(body), fault.headers)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -31,6 +31,7 @@ def _explanations(run_id: str, texts: list[str]) -> pd.DataFrame:
             "prompt_version": "",
             "prompt_tokens": 0,
             "completion_tokens": 0,
+            "cost_usd": None,
         }
     )
 
