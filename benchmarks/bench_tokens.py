@@ -11,7 +11,9 @@ detection and fuzzing, at 50 activating + 50 non-activating scoring examples per
   on every latent (its replies give our completion lengths, and its explanations are what
   both sides' scorers are asked about). Scoring prompts are the registered scorers' own
   (``items`` plus the calibration prompt per latent and scorer); each is answered by one
-  token's log-probabilities.
+  token's log-probabilities (``scoring.method='logprob'``, what 'auto' picks with an HTTP
+  backend). Detection by likelihood (what 'auto' picks with the in-process backend: plain
+  text plus a statement, no chat template, nothing generated) is counted on the side.
 * delphi (``eai-delphi`` 0.1.3, in its own environment, see ``bench_delphi.py``):
   ``delphi_prompts.py`` builds its prompts with its own classes at the defaults of delphi's
   ``__main__``: the explainer sees 40 activating examples (``n_examples_train``; drawn by our
@@ -31,7 +33,7 @@ is the mean length of the few-shot replies in its own prompt (the format it asks
 tokens per request (``Offline(number_tokens_to_generate=500)``), and models that reason
 before the last line use more.
 
-    python benchmarks/bench_tokens.py [--latents 12] [--venv .venv-delphi]
+    python benchmarks/bench_tokens.py [--latents 8] [--venv .venv-delphi]
 """
 
 from __future__ import annotations
@@ -59,10 +61,11 @@ from autointerp.pipeline import Prepared, build_records, compute_stats, prepare
 from autointerp.records import Example, Explanation, LatentRecord
 from autointerp.sampling import sample_latent
 from scorers import SCORERS
-from scorers.base import YesNoScorer
+from scorers.base import CONTENT_FREE, YesNoScorer
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("explain", "detection", "fuzz")
+LIKELIHOOD = "detection (likelihood)"
 DELPHI_TRAIN = 40  # delphi's SamplerConfig.n_examples_train
 DELPHI_EXTRA = ["aiofiles", "tiktoken", "beartype"]  # what delphi.explainers/.scorers import
 DELPHI_MAX_TOKENS = 500  # delphi's Offline client: number_tokens_to_generate
@@ -78,7 +81,7 @@ class Side:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--latents", type=int, default=12, help="Latents compared.")
+    ap.add_argument("--latents", type=int, default=8, help="Latents compared.")
     ap.add_argument("--venv", type=Path, default=ROOT / ".venv-delphi")
     args = ap.parse_args()
     python = ensure_delphi(args.venv)
@@ -202,6 +205,18 @@ def our_side(
             per_latent.append([encode(tok, m) for m in msgs])
         side.prompts[name] = per_latent
         side.completions[name] = [float(len(p)) for p in per_latent]  # one token per answer
+    # Detection by likelihood (the in-process backend's 'auto'): plain texts, no chat
+    # template, no generation; the calibration statement follows "N/A".
+    detection = SCORERS.get("detection")()
+    assert isinstance(detection, YesNoScorer)
+    per_latent = []
+    for record, expl, text in zip(records, explanations, texts, strict=True):
+        usable = replace(expl, text=text, status="ok")
+        items = [item.text for item in detection.items(record, usable, 0)] + [CONTENT_FREE]
+        statements = [detection.statement(text, t)[0] for t in items]
+        per_latent.append([tok(s, add_special_tokens=False)["input_ids"] for s in statements])
+    side.prompts[LIKELIHOOD] = per_latent
+    side.completions[LIKELIHOOD] = [0.0 for _ in per_latent]
     return side
 
 
@@ -328,6 +343,16 @@ def report(our: Side, theirs: Side, batch: int) -> None:
     all_e = (tot["oe"] + tot["oc"]) / (tot["de"] + tot["dc"])
     print(
         f"TOTAL prompt + completion, autointerp / delphi: naive {all_n:.2f}, effective {all_e:.2f}"
+    )
+    lh = per_latent(our, LIKELIHOOD, naive)
+    rest_n = tot["on"] - per_latent(our, "detection", naive) + lh
+    rest_e = tot["oe"] - per_latent(our, "detection", effective) + lh
+    rest_c = tot["oc"] - sum(our.completions["detection"]) / n
+    print(
+        f"With detection by likelihood (the local backend's default: {lh:.0f} prompt tokens, "
+        f"no shared prefix, no completion): TOTAL autointerp / delphi: naive "
+        f"{(rest_n + rest_c) / (tot['dn'] + tot['dc']):.2f}, "
+        f"effective {(rest_e + rest_c) / (tot['de'] + tot['dc']):.2f}"
     )
     requests = sum(len(p) for s in STAGES for p in theirs.prompts[s]) / n
     print(

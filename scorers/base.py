@@ -50,6 +50,7 @@ __all__ = [
     "YesNoScorer",
     "parse_yes_no",
     "skip_unusable",
+    "statement_likelihoods",
 ]
 
 CONTENT_FREE = "N/A"
@@ -238,7 +239,7 @@ class YesNoScorer(Scorer):
                 prompts.append(self.calibration(expl))
         desc = ctx.desc(f"scoring ({self.name})")
         if method == "likelihood":
-            answers = _likelihood(llm, texts, desc)
+            answers = statement_likelihoods(llm, texts, desc)
         else:
             answers = _ask(llm, prompts, logprob, desc)
         for result, items, start in pending:
@@ -262,7 +263,9 @@ class _Answer:
     completion_tokens: int
 
 
-def _likelihood(llm: LLM, texts: list[tuple[str, int]], desc: str | None) -> list[_Answer]:
+def statement_likelihoods(
+    llm: LLM, texts: list[tuple[str, int]], desc: str | None
+) -> list[_Answer]:
     """Mean log-probability of the statement part of each (full text, statement start)."""
     if not texts:
         return []

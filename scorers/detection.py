@@ -21,7 +21,7 @@ def plain_text(example: Example) -> str:
 @SCORERS.register("detection")
 class DetectionScorer(YesNoScorer):
     name = "detection"
-    prompt_version = "detection.v1"
+    prompt_version = "detection.v2"
     statement_version = "detection_likelihood.v1"
 
     def items(self, record: LatentRecord, explanation: Explanation, seed: int) -> list[Item]:

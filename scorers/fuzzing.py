@@ -20,7 +20,7 @@ __all__ = ["FuzzingScorer"]
 @SCORERS.register("fuzz")
 class FuzzingScorer(YesNoScorer):
     name = "fuzz"
-    prompt_version = "fuzz.v1"
+    prompt_version = "fuzz.v2"
 
     def items(self, record: LatentRecord, explanation: Explanation, seed: int) -> list[Item]:
         rng = np.random.default_rng([seed, record.latent, explanation.explanation_id, 7])

@@ -154,10 +154,13 @@ class InterventionScorer(Scorer):
                 usable.append((result, expl))
         deltas = _statement_deltas(ctx, clean, runs, usable)
         judged = _judge(ctx, clean, runs, usable)
-        for (result, _), (delta, lp), (p_correct, errors) in zip(
+        for (result, _), (delta, lp, n_stmt), (p_correct, errors, n_judge) in zip(
             usable, deltas, judged, strict=True
         ):
             _finish(result, runs[result.latent].calibration, delta, lp, p_correct, errors, ctx)
+            # the scorer LLM's cost: statements scored + judge prompts (one answer token each)
+            result.prompt_tokens = n_stmt + n_judge
+            result.completion_tokens = 2 * len(clean)
         return results
 
     @staticmethod
@@ -174,9 +177,9 @@ def _statement_deltas(
     clean: list[str],
     runs: dict[int, Steered],
     usable: list[tuple[ScoreResult, Explanation]],
-) -> list[tuple[np.ndarray, np.ndarray]]:
+) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Per result: (steered - clean log P(explanation) per beginning, [clean..., steered...]
-    log-probabilities); NaN where the LLM failed."""
+    log-probabilities, prompt tokens); NaN where the LLM failed."""
     texts, spans = [], []
     for result, expl in usable:
         for body in [*clean, *runs[result.latent].texts]:
@@ -191,13 +194,15 @@ def _statement_deltas(
             else sum(lp for lp, off in zip(s.logprobs, s.offsets, strict=True) if a <= off < b)
             for s, (a, b) in zip(scored, spans, strict=True)
         ]
+        tokens = [s.prompt_tokens for s in scored]
     except NotImplementedError:
         lps = [math.nan] * len(texts)
+        tokens = [0] * len(texts)
     out = []
     n = len(clean)
     for k in range(len(usable)):
         lp = np.asarray(lps[2 * n * k : 2 * n * (k + 1)], dtype=float)
-        out.append((lp[n:] - lp[:n], lp))
+        out.append((lp[n:] - lp[:n], lp, sum(tokens[2 * n * k : 2 * n * (k + 1)])))
     return out
 
 
@@ -211,8 +216,8 @@ def _judge(
     clean: list[str],
     runs: dict[int, Steered],
     usable: list[tuple[ScoreResult, Explanation]],
-) -> list[tuple[np.ndarray, list[str | None]]]:
-    """Per result: P(correct) per beginning (mean over both orders) and errors."""
+) -> list[tuple[np.ndarray, list[str | None], int]]:
+    """Per result: P(correct) per beginning (mean over both orders), errors, prompt tokens."""
     prompts: list[Messages] = []
     for result, expl in usable:
         for c, s in zip(clean, runs[result.latent].texts, strict=True):
@@ -224,19 +229,19 @@ def _judge(
         own = answers[2 * n * k : 2 * n * (k + 1)]
         p = [(a[0] + b[1]) / 2 for a, b in zip(own[::2], own[1::2], strict=True)]
         errors = [a[2] or b[2] for a, b in zip(own[::2], own[1::2], strict=True)]
-        out.append((np.asarray(p, dtype=float), errors))
+        out.append((np.asarray(p, dtype=float), errors, sum(a[3] for a in own)))
     return out
 
 
 def _choose(
     llm: LLM, prompts: list[Messages], desc: str | None
-) -> list[tuple[float, float, str | None]]:
-    """(P(A), P(B), error) per prompt."""
+) -> list[tuple[float, float, str | None, int]]:
+    """(P(A), P(B), error, prompt tokens) per prompt."""
     try:
         choices = llm.choose(prompts, ["A", "B"], desc=desc)
     except NotImplementedError as exc:
-        return [(math.nan, math.nan, str(exc))] * len(prompts)
-    return [(c.probs["A"], c.probs["B"], c.error) for c in choices]
+        return [(math.nan, math.nan, str(exc), 0)] * len(prompts)
+    return [(c.probs["A"], c.probs["B"], c.error, c.prompt_tokens) for c in choices]
 
 
 def _finish(

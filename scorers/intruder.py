@@ -7,7 +7,11 @@ are asked per (latent, explanation); the examples, the intruder and the order ar
 a numpy Generator seeded from (seed, latent, explanation_id), so reruns ask the same ones.
 
 Log-prob mode: P(each number) at the first answer token (``llm.choose``); the answer is the
-most likely number. Generate mode: the first number 1..n+1 in a short reply (anything else
+most likely number. Likelihood mode (``scoring.method='likelihood'``, and 'auto' with the
+in-process backend, as for detection): no question is asked; each shown example gets the
+detection scorer's statement score (mean log-probability of "This text is about
+<explanation>." after it) and the answer is the example that fits the statement least,
+P(option) = softmax(-score). Generate mode: the first number 1..n+1 in a short reply (anything else
 fails that question). Metric: ``accuracy_metrics`` over the questions; chance is 1/(n+1)
 (0.2 with the default group of 4), not 0.5. A latent with fewer held-out activating examples
 than the group size gets smaller groups (all of them).
@@ -29,8 +33,15 @@ import numpy as np
 from autointerp.llm.base import LLM, Messages
 from autointerp.prompts import load_template
 from autointerp.records import Example, Explanation, LatentRecord
-from scorers.base import SCORERS, Scorer, ScoreResult, ScoringContext, skip_unusable
-from scorers.detection import plain_text
+from scorers.base import (
+    SCORERS,
+    Scorer,
+    ScoreResult,
+    ScoringContext,
+    skip_unusable,
+    statement_likelihoods,
+)
+from scorers.detection import DetectionScorer, plain_text
 from scorers.metrics import accuracy_metrics
 
 __all__ = ["IntruderScorer", "Question", "parse_choice"]
@@ -94,11 +105,14 @@ class IntruderScorer(Scorer):
     ) -> list[ScoreResult]:
         """Every question of every pair in one batched call to the LLM."""
         cfg, llm = ctx.cfg, ctx.llm
-        logprob = cfg.method == "logprob" or (cfg.method == "auto" and llm.supports_logprobs)
+        detection = DetectionScorer()
+        method = detection.method(cfg, llm)
+        logprob = method == "logprob"
         results: list[ScoreResult] = []
         pending: list[tuple[ScoreResult, list[Question]]] = []
+        explained: list[Explanation] = []
         for record, expl in pairs:
-            result = self.result(record, expl, "logprob" if logprob else "generate")
+            result = self.result(record, expl, method)
             results.append(result)
             if skip_unusable(result, expl):
                 continue
@@ -121,13 +135,52 @@ class IntruderScorer(Scorer):
                 record, expl, cfg.intruder_group, cfg.intruder_questions, ctx.seed
             )
             pending.append((result, questions))
+            explained.append(expl)
         all_questions = [q for _, qs in pending for q in qs]
-        answers = _ask(llm, all_questions, logprob, ctx.desc("scoring (intruder)"))
+        desc = ctx.desc("scoring (intruder)")
+        if method == "likelihood":
+            texts = [e.text for (_, qs), e in zip(pending, explained, strict=True) for _ in qs]
+            answers = _ask_likelihood(llm, detection, all_questions, texts, desc)
+        else:
+            answers = _ask(llm, all_questions, logprob, desc)
         start = 0
         for result, questions in pending:
             _finish(result, questions, answers[start : start + len(questions)], ctx)
             start += len(questions)
         return results
+
+
+def _ask_likelihood(
+    llm: LLM,
+    detection: DetectionScorer,
+    questions: list[Question],
+    explanations: list[str],
+    desc: str | None,
+) -> list[_Answer]:
+    """Each distinct (explanation, example) statement scored once; softmax(-score)."""
+    keys: dict[tuple[str, int], int] = {}
+    texts: list[tuple[str, int]] = []
+    for q, expl in zip(questions, explanations, strict=True):
+        for ex in q.examples:
+            if (expl, ex.window) not in keys:
+                keys[(expl, ex.window)] = len(texts)
+                texts.append(detection.statement(expl, plain_text(ex)))
+    scores = statement_likelihoods(llm, texts, desc)
+    seen: set[int] = set()
+    out = []
+    for q, expl in zip(questions, explanations, strict=True):
+        idx = [keys[(expl, ex.window)] for ex in q.examples]
+        values = np.asarray([scores[i].p for i in idx])
+        error = next((scores[i].error for i in idx if scores[i].error), None)
+        if error or np.isnan(values).any():
+            probs = [math.nan] * len(idx)
+        else:
+            weights = np.exp(-(values - values.min()))
+            probs = (weights / weights.sum()).tolist()
+        tokens = sum(scores[i].prompt_tokens for i in idx if i not in seen)
+        seen.update(idx)  # each statement's tokens are counted once
+        out.append(_Answer(probs, error, tokens, 0))
+    return out
 
 
 def _ask(llm: LLM, questions: list[Question], logprob: bool, desc: str | None) -> list[_Answer]:

@@ -103,7 +103,14 @@ def test_explanations_and_scores(small_run) -> None:  # type: ignore[no-untyped-
     assert skipped["error"].str.contains("dead|too_sparse").all()
     ok = scores[scores["status"] == "ok"]
     assert len(ok) >= 4
-    assert set(ok["method"]) == {"logprob"}
+    # in process, detection reads the statement likelihood ('auto'); fuzz asks yes/no
+    assert dict(zip(ok["scorer"], ok["method"], strict=True)) == {
+        "detection": "likelihood",
+        "fuzz": "logprob",
+    }
+    assert (
+        ok.loc[ok["scorer"] == "detection", "prompt_version"] == "detection_likelihood.v1"
+    ).all()
     for metric in ("balanced_accuracy", "precision", "recall", "f1", "auroc"):
         values = ok[metric].dropna()
         assert ((values >= 0) & (values <= 1)).all(), metric

@@ -168,29 +168,6 @@ class LocalLLM(LLM):
         bar.close()
         return [r for r in results if r is not None]
 
-
-PROMPT_TOKEN_BUDGET = 8192
-"""Most tokens (padded) run through the model at once by ``prompt_logprobs``."""
-
-
-def _token_budget_batches(lengths: list[int], order: list[int], max_rows: int) -> list[list[int]]:
-    """Split ``order`` (sorted by length, ``lengths`` aligned with it) into batches of at most
-    ``max_rows`` rows and ``PROMPT_TOKEN_BUDGET`` padded tokens (a longer text runs alone)."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    width = 0
-    for i, n in zip(order, lengths, strict=True):
-        if current and (
-            len(current) >= max_rows or max(width, n) * (len(current) + 1) > PROMPT_TOKEN_BUDGET
-        ):
-            batches.append(current)
-            current, width = [], 0
-        current.append(i)
-        width = max(width, n)
-    if current:
-        batches.append(current)
-    return batches
-
     def _answer_ids(self, options: Sequence[str]) -> list[tuple[str, int]]:
         """(option, token id) for every single-token spelling of every option."""
         out: list[tuple[str, int]] = []
@@ -315,3 +292,26 @@ def _token_budget_batches(lengths: list[int], order: list[int], max_rows: int) -
             bar.update(len(idx))
         bar.close()
         return [r for r in results if r is not None]
+
+
+PROMPT_TOKEN_BUDGET = 8192
+"""Most tokens (padded) run through the model at once by ``prompt_logprobs``."""
+
+
+def _token_budget_batches(lengths: list[int], order: list[int], max_rows: int) -> list[list[int]]:
+    """Split ``order`` (sorted by length, ``lengths`` aligned with it) into batches of at most
+    ``max_rows`` rows and ``PROMPT_TOKEN_BUDGET`` padded tokens (a longer text runs alone)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    width = 0
+    for i, n in zip(order, lengths, strict=True):
+        if current and (
+            len(current) >= max_rows or max(width, n) * (len(current) + 1) > PROMPT_TOKEN_BUDGET
+        ):
+            batches.append(current)
+            current, width = [], 0
+        current.append(i)
+        width = max(width, n)
+    if current:
+        batches.append(current)
+    return batches

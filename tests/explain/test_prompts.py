@@ -54,15 +54,29 @@ def test_detection_prompt_golden() -> None:
     items = DetectionScorer().items(RECORD, expl, seed=0)
     assert [(i.label, i.window) for i in items] == [(True, 9), (False, 4)]
     assert items[0].messages == [
-        {
-            "role": "system",
-            "content": "You check descriptions of neurons in a language model. Answer every question with Yes or No.",
-        },
+        {"role": "system", "content": "Answer Yes or No."},
         {
             "role": "user",
-            "content": "A neuron has been described as responding to: years\n\n"
-            "Does the following text contain what the description says the neuron responds to? "
-            "Answer Yes or No.\n\nText: in 2001 and 2002.",
+            "content": "A neuron responds to: years\n"
+            "Does this text contain what it responds to?\n"
+            "Text: in 2001 and 2002.",
+        },
+    ]
+    assert items[0].text == "in 2001 and 2002."
+    text, start = DetectionScorer().statement("years", items[0].text)
+    assert (text, start) == ("in 2001 and 2002.\nThis text is about years.", 17)
+
+
+def test_fuzz_prompt_golden() -> None:
+    expl = Explanation(7, 0, "years", "user:x")
+    right = FuzzingScorer().items(RECORD, expl, seed=0)[0]
+    assert right.messages == [
+        {"role": "system", "content": "Answer Yes or No."},
+        {
+            "role": "user",
+            "content": "A neuron responds to: years\n"
+            "Are the tokens marked <<like this>> what it responds to?\n"
+            "Text: in <<2001>> and <<2002>>.",
         },
     ]
 

@@ -114,12 +114,15 @@ def test_completion_style_generate_and_digit_choices_through_vllm(vllm_url: str,
 
 
 def test_pipeline_explains_and_scores_through_vllm(vllm_url: str, tmp_path: Path) -> None:
+    """The issue's command, `--scorers detection,fuzz,intervention,embedding,simulation`, with
+    the served SmolLM2 as explainer and scorer model (steering runs the local subject)."""
+    scorers = ("detection", "fuzz", "intervention", "embedding", "simulation")
     cfg = RunConfig(
         cache=CacheConfig(dtype="float32"),
         latents="live:3",
         corpus=CorpusConfig(n_tokens=6400),
         sampling=SamplingConfig(n_explain=6, n_score=5, n_nonactivating=5, min_examples=4),
-        scoring=ScoringConfig(n_bootstrap=10),
+        scoring=ScoringConfig(n_bootstrap=10, scorers=scorers, steer_prompts=3, steer_tokens=8),
         llm=LLMConfig(backend="openai", base_url=vllm_url, model="", max_concurrency=4),
     )
     result = run(cfg, tmp_path, progress=False)
@@ -127,7 +130,15 @@ def test_pipeline_explains_and_scores_through_vllm(vllm_url: str, tmp_path: Path
     scores = read_table(tmp_path, "scores")
     assert len(expl) == 3 and (expl["llm"] == f"openai:{SERVED_NAME}@{vllm_url}").all()
     assert (expl["completion_tokens"] > 0).all() and (expl["raw_reply"].str.len() > 0).all()
+    assert set(scores["scorer"]) == set(scorers)
+    explained = set(expl.loc[expl["status"] == "ok", "latent"])
+    for scorer in scorers:
+        rows = scores[(scores["scorer"] == scorer) & scores["latent"].isin(explained)]
+        assert (rows["status"] == "ok").all(), rows[["latent", "status", "error"]]
     ok = scores[scores["status"] == "ok"]
-    assert len(ok) >= 2 and set(ok["method"]) == {"logprob"}
-    assert ok["auroc"].between(0, 1).all()
+    assert len(ok[ok["scorer"] == "detection"]) >= 2
+    assert set(ok.loc[ok["scorer"].isin(["detection", "fuzz"]), "method"]) == {"logprob"}
+    assert ok.loc[ok["scorer"] != "simulation", "auroc"].between(0, 1).all()
+    assert ok.loc[ok["scorer"] == "simulation", "correlation"].notna().all()
+    assert ok.loc[ok["scorer"] == "intervention", "mean_delta"].notna().all()
     assert result.run_id in set(scores["run_id"])

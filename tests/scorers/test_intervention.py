@@ -78,6 +78,8 @@ def test_result_rows_carry_metrics_calibration_and_judgements(scored: list[Score
     deltas = [j["p_yes"] for j in result.judgements[4:]]
     assert sum(deltas) / 4 == pytest.approx(m["mean_delta"])
     assert scored[1].metrics["steer_alpha"] == m["steer_alpha"]  # one calibration per latent
+    # the scorer model's cost: 2 x 4 statements + 2 x 4 judge prompts, one answer token each
+    assert result.prompt_tokens > 16 * 10 and result.completion_tokens == 8
 
 
 def test_unusable_explanation_and_dead_direction(scored: list[ScoreResult]) -> None:

@@ -104,7 +104,7 @@ def test_parse_choice() -> None:
 def test_logprob_run_with_smollm2(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=6)
     pairs = [(record, explanation(RIGHT, 0, 0)), (record, explanation(WRONG, 0, 1))]
-    out = IntruderScorer().score(pairs, _ctx(llm, intruder_questions=4))
+    out = IntruderScorer().score(pairs, _ctx(llm, intruder_questions=4, method="logprob"))
     for r in out:
         assert (r.status, r.error, r.method) == ("ok", None, "logprob")
         assert (r.metrics["n_examples"], r.metrics["n_failed"]) == (4, 0)
@@ -135,7 +135,7 @@ def test_generate_mode_with_smollm2(llm: LocalLLM) -> None:
 def test_failed_requests_give_failed_rows(llm: LocalLLM) -> None:
     (r,) = IntruderScorer().score(
         [(RECORD, Explanation(7, 0, "years", "user:x"))],
-        _ctx(Broken(LLMConfig(), llm.subject), intruder_questions=3),
+        _ctx(Broken(LLMConfig(), llm.subject), intruder_questions=3, method="logprob"),
     )
     assert (r.status, r.error, r.metrics) == ("failed", "HTTP 500", {})
     assert [j["error"] for j in r.judgements] == ["HTTP 500"] * 3
@@ -152,3 +152,24 @@ def test_skipped_cases(llm: LocalLLM) -> None:
     assert out[0].error == "no usable explanation (llm_error)"
     assert "0 non-activating" in (out[1].error or "")
     assert "scoring.intruder_questions" in (out[2].error or "")
+
+
+def test_likelihood_run_picks_the_example_that_fits_the_statement_least(llm: LocalLLM) -> None:
+    """'auto' with the in-process backend: no question is asked; the answer is the example
+    whose statement score ("This text is about <explanation>.") is lowest."""
+    from scorers.base import statement_likelihoods
+    from scorers.detection import DetectionScorer, plain_text
+
+    record = digit_record(llm.subject.tokenizer, n=6)
+    [r] = IntruderScorer().score(
+        [(record, explanation(RIGHT, 0, 0))], _ctx(llm, intruder_questions=4)
+    )
+    assert (r.status, r.method, r.completion_tokens) == ("ok", "likelihood", 0)
+    assert r.prompt_tokens > 0 and r.metrics["n_examples"] == 4
+    questions = IntruderScorer().questions(record, explanation(RIGHT, 0, 0), 4, 4, 0)
+    detection = DetectionScorer()
+    for q, j in zip(questions, r.judgements, strict=True):
+        texts = [detection.statement(RIGHT, plain_text(ex)) for ex in q.examples]
+        scores = [a.p for a in statement_likelihoods(llm, texts, None)]
+        assert j["predicted"] == (int(np.argmin(scores)) == q.intruder)
+        assert sum(1 for _ in q.examples) == 5
