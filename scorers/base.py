@@ -50,6 +50,7 @@ __all__ = [
     "YesNoScorer",
     "parse_yes_no",
     "skip_unusable",
+    "skip_without_examples",
     "statement_likelihoods",
 ]
 
@@ -139,6 +140,19 @@ class Scorer(ABC):
 
     def result(self, record: LatentRecord, explanation: Explanation, method: str) -> ScoreResult:
         return ScoreResult(record.latent, explanation.explanation_id, self.name, "ok", method)
+
+
+def skip_without_examples(result: ScoreResult, record: LatentRecord) -> bool:
+    """Mark ``result`` skipped when the record lacks activating or non-activating examples
+    (a latent that fires in every window has no negatives); True if skipped."""
+    if record.score and record.nonactivating:
+        return False
+    result.status = "skipped"
+    result.error = (
+        f"needs activating and non-activating examples, got {len(record.score)} "
+        f"activating and {len(record.nonactivating)} non-activating"
+    )
+    return True
 
 
 def skip_unusable(result: ScoreResult, explanation: Explanation) -> bool:

@@ -28,7 +28,14 @@ from autointerp.config import ScoringConfig
 from autointerp.errors import ConfigError
 from autointerp.records import Explanation, LatentRecord
 from autointerp.sampling.embed import Embedder, minilm_embedder
-from scorers.base import SCORERS, Scorer, ScoreResult, ScoringContext, skip_unusable
+from scorers.base import (
+    SCORERS,
+    Scorer,
+    ScoreResult,
+    ScoringContext,
+    skip_unusable,
+    skip_without_examples,
+)
 from scorers.metrics import binary_metrics
 
 __all__ = ["MINILM_NAMES", "EmbeddingScorer", "load_embedder"]
@@ -101,14 +108,7 @@ class EmbeddingScorer(Scorer):
         for record, expl in pairs:
             result = self.result(record, expl, method)
             results.append(result)
-            if skip_unusable(result, expl):
-                continue
-            if not record.score or not record.nonactivating:
-                result.status = "skipped"
-                result.error = (
-                    f"needs activating and non-activating examples, got {len(record.score)} "
-                    f"activating and {len(record.nonactivating)} non-activating"
-                )
+            if skip_unusable(result, expl) or skip_without_examples(result, record):
                 continue
             pending.append((result, record, expl))
         if not pending:

@@ -30,7 +30,14 @@ import numpy as np
 
 from autointerp.llm.base import TextLogprobs
 from autointerp.records import Example, Explanation, LatentRecord
-from scorers.base import SCORERS, Scorer, ScoreResult, ScoringContext, skip_unusable
+from scorers.base import (
+    SCORERS,
+    Scorer,
+    ScoreResult,
+    ScoringContext,
+    skip_unusable,
+    skip_without_examples,
+)
 from scorers.metrics import binary_metrics
 
 __all__ = ["GENERIC", "SurprisalScorer", "mean_text_logprob", "prefix"]
@@ -71,14 +78,7 @@ class SurprisalScorer(Scorer):
         for record, expl in pairs:
             result = self.result(record, expl, "logprob")
             results.append(result)
-            if skip_unusable(result, expl):
-                continue
-            if not record.score or not record.nonactivating:
-                result.status = "skipped"
-                result.error = (
-                    f"needs activating and non-activating examples, got {len(record.score)} "
-                    f"activating and {len(record.nonactivating)} non-activating"
-                )
+            if skip_unusable(result, expl) or skip_without_examples(result, record):
                 continue
             examples = record.score + record.nonactivating
             labels = [True] * len(record.score) + [False] * len(record.nonactivating)

@@ -120,7 +120,7 @@ class ScriptedLLM(LLM):
         out = []
         for prompt in prompts:
             content = prompt[-1]["content"]
-            expl = content.split("responding to: ")[1].split("\n")[0]
+            expl = content.split("responds to: ")[1].split("\n")[0]
             text = content.split("Text: ")[1]
             self.judged.append(text)
             p = self.p_yes(expl, text)

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def vllm_url(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     venv = Path(os.environ.get("AUTOINTERP_VLLM_VENV", ROOT / ".venv-vllm"))
+    venv = venv if venv.is_absolute() else (ROOT / venv)  # subprocesses run elsewhere
     if not (venv / "bin" / "python").exists():
         message = f"vLLM environment {venv} missing; create it with scripts/install_vllm.sh {venv}"
         if os.environ.get("AUTOINTERP_REQUIRE_VLLM") == "1":
