@@ -124,17 +124,7 @@ def accuracy_metrics(
     correct: np.ndarray, *, n_bootstrap: int = 200, seed: int = 0
 ) -> dict[str, Any]:
     """``correct``: 1.0 / 0.0 per question, NaN where the answer failed (left out)."""
-    values = np.asarray(correct, dtype=float)
-    valid = values[~np.isnan(values)]
-    acc = float(valid.mean()) if len(valid) else math.nan
-    low, high = _resampled(len(valid), lambda idx: float(valid[idx].mean()), n_bootstrap, seed)
-    return {
-        "n_examples": len(values),
-        "n_failed": int(np.isnan(values).sum()),
-        "accuracy": acc,
-        "accuracy_ci_low": low,
-        "accuracy_ci_high": high,
-    }
+    return mean_metrics(correct, name="accuracy", n_bootstrap=n_bootstrap, seed=seed)
 
 
 def mean_metrics(
