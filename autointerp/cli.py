@@ -41,6 +41,80 @@ def _build_parser() -> argparse.ArgumentParser:
             "SmolLM2 as explainer, on the first 32 live latents."
         ),
     )
+    add_config_options(run)
+    run.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"Output directory (default: {DEFAULT_OUT})."
+    )
+    run.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+    inspect = sub.add_parser(
+        "inspect",
+        help="Show what a checkpoint is, without running the model.",
+        description="Print a checkpoint's format, architecture, sizes and hook point.",
+    )
+    inspect.add_argument(
+        "checkpoint",
+        help="Checkpoint folder or file (SAELens, sparsify, Gemma Scope, OpenAI, "
+        "dictionary_learning), a hub id, 'random:<ckpt>', or 'demo'.",
+    )
+    inspect.add_argument("--hook", help="Override the checkpoint's hook point.")
+
+    scores = sub.add_parser(
+        "scores",
+        help="Query stored scores.",
+        description="Print scores (joined with their explanations) from an output directory.",
+    )
+    scores.add_argument("--out", default=DEFAULT_OUT, help="Output directory to read.")
+    scores.add_argument("--run", help="Only this run id.")
+    scores.add_argument(
+        "--checkpoint", help="Only this checkpoint: its sae_sha256 or a prefix of it."
+    )
+    scores.add_argument("--latent", type=int, help="Only this latent.")
+    scores.add_argument("--scorer", help="Only this scorer.")
+    scores.add_argument(
+        "--min-score",
+        type=float,
+        help="Only rows whose main metric (AUROC; correlation, accuracy or log-prob change "
+        "for simulation, intruder, intervention) is >= this.",
+    )
+    scores.add_argument(
+        "--contains", help="Only explanations containing this text (case-insensitive)."
+    )
+    scores.add_argument(
+        "--sort",
+        default="key",
+        help="Sort by: key (default: run, latent, explanation, scorer), score (the main "
+        "metric), latent, run_id, checkpoint, scorer, created_at, or a metric column.",
+    )
+    scores.add_argument("--desc", action="store_true", help="Sort in descending order.")
+    scores.add_argument("--limit", type=int, help="Show at most this many rows.")
+    scores.add_argument("--offset", type=int, default=0, help="Skip this many rows first.")
+    scores.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    serve = sub.add_parser(
+        "serve",
+        help="Serve the HTTP API (jobs, checkpoints, latents, scores).",
+        description="Run the HTTP API with uvicorn; OpenAPI docs at /docs. Writes (POST) "
+        "need 'Authorization: Bearer $AUTOINTERP_API_TOKEN'.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="Interface (default: 127.0.0.1).")
+    serve.add_argument("--port", type=int, default=8000, help="Port (default: 8000).")
+    serve.add_argument(
+        "--store", help="Store directory (default: $AUTOINTERP_STORE or autointerp-store)."
+    )
+
+    sub.add_parser("config", help="List every run-config field with its default and meaning.")
+    sub.add_parser(
+        "list", help="List registered formats, architectures, backends, explainers, scorers."
+    )
+    from autointerp.cli_service import add_service_commands
+
+    add_service_commands(sub)
+    return parser
+
+
+def add_config_options(run: argparse.ArgumentParser) -> None:
+    """The options that build a run config (shared by 'run' and 'submit')."""
     run.add_argument(
         "--sae",
         help="SAE/transcoder checkpoint: a folder or file in any supported format, a hub id "
@@ -89,45 +163,6 @@ def _build_parser() -> argparse.ArgumentParser:
         help="Override any config field by dotted name, e.g. --set sampling.n_explain=10 "
         "(see 'autointerp config').",
     )
-    run.add_argument(
-        "--out", default=DEFAULT_OUT, help=f"Output directory (default: {DEFAULT_OUT})."
-    )
-    run.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
-
-    inspect = sub.add_parser(
-        "inspect",
-        help="Show what a checkpoint is, without running the model.",
-        description="Print a checkpoint's format, architecture, sizes and hook point.",
-    )
-    inspect.add_argument(
-        "checkpoint",
-        help="Checkpoint folder or file (SAELens, sparsify, Gemma Scope, OpenAI, "
-        "dictionary_learning), a hub id, 'random:<ckpt>', or 'demo'.",
-    )
-    inspect.add_argument("--hook", help="Override the checkpoint's hook point.")
-
-    scores = sub.add_parser(
-        "scores",
-        help="Query stored scores.",
-        description="Print scores (joined with their explanations) from an output directory.",
-    )
-    scores.add_argument("--out", default=DEFAULT_OUT, help="Output directory to read.")
-    scores.add_argument("--run", help="Only this run id.")
-    scores.add_argument("--latent", type=int, help="Only this latent.")
-    scores.add_argument("--scorer", help="Only this scorer.")
-    scores.add_argument(
-        "--min-score",
-        type=float,
-        help="Only rows whose main metric (AUROC; correlation, accuracy or log-prob change "
-        "for simulation, intruder, intervention) is >= this.",
-    )
-    scores.add_argument("--format", choices=("table", "csv", "json"), default="table")
-
-    sub.add_parser("config", help="List every run-config field with its default and meaning.")
-    sub.add_parser(
-        "list", help="List registered formats, architectures, backends, explainers, scorers."
-    )
-    return parser
 
 
 def _assign(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -263,17 +298,48 @@ def _print_info(sae: Any) -> None:
 
 
 def _cmd_scores(args: argparse.Namespace) -> int:
-    from autointerp.summary import query_scores
+    from autointerp.summary import scores_page
 
-    df = query_scores(
-        args.out, run_id=args.run, latent=args.latent, scorer=args.scorer, min_score=args.min_score
+    total, df = scores_page(
+        args.out,
+        checkpoint=args.checkpoint,
+        run_id=args.run,
+        latent=args.latent,
+        scorer=args.scorer,
+        min_score=args.min_score,
+        contains=args.contains,
+        sort=args.sort,
+        descending=args.desc,
+        limit=args.limit,
+        offset=args.offset,
     )
     if args.format == "csv":
         df.to_csv(sys.stdout, index=False)
     elif args.format == "json":
         print(df.to_json(orient="records", indent=2, date_format="iso"))
+    elif len(df):
+        print(df.to_string(index=False))
+        if len(df) < total:
+            first = args.offset + 1
+            print(f"\nrows {first}-{first + len(df) - 1} of {total}")
     else:
-        print(df.to_string(index=False) if len(df) else "no scores found")
+        print("no scores found" + (f" (offset {args.offset} of {total})" if total else ""))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from autointerp.api import create_app
+    from autointerp.service.settings import get_settings
+
+    if args.store:
+        # The environment too, so that job submission (autointerp.tasks) sees the same store.
+        os.environ["AUTOINTERP_STORE"] = str(Path(args.store).resolve())
+    app = create_app(get_settings())
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 
@@ -305,12 +371,16 @@ COMMANDS = {
     "run": _cmd_run,
     "inspect": _cmd_inspect,
     "scores": _cmd_scores,
+    "serve": _cmd_serve,
     "config": _cmd_config,
     "list": _cmd_list,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
+    from autointerp.cli_service import SERVICE_COMMANDS
+
+    COMMANDS.update(SERVICE_COMMANDS)
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not args.command:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -248,8 +248,14 @@ def explanations_for(
 
 
 def score_all(
-    prep: Prepared, records: list[LatentRecord], explanations: list[Explanation], progress: bool
+    prep: Prepared,
+    records: list[LatentRecord],
+    explanations: list[Explanation],
+    progress: bool,
+    scorers: Sequence[str] | None = None,
 ) -> list[ScoreResult]:
+    """Every configured scorer (or only ``scorers``) over the (record, explanation) pairs;
+    scorers are independent, so the service runs them as parallel tasks."""
     by_latent = {r.latent: r for r in records}
     pairs = [(by_latent[e.latent], e) for e in explanations if e.latent in by_latent]
     orphans = [e for e in explanations if e.latent not in by_latent]
@@ -262,7 +268,7 @@ def score_all(
         subject=prep.subject,
         sae=prep.sae,
     )
-    for name in prep.cfg.scoring.scorers:
+    for name in prep.cfg.scoring.scorers if scorers is None else scorers:
         scorer: Scorer = SCORERS.get(name)()
         results += scorer.score(pairs, ctx)
         results += [

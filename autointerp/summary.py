@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from autointerp.store import read_table
-
-__all__ = ["query_scores", "summary_table", "usage_line"]
+__all__ = ["SCORE_COLUMNS", "query_scores", "scores_page", "summary_table", "usage_line"]
 
 
 SHORT = {
@@ -89,6 +87,60 @@ def usage_line(explanations: pd.DataFrame, scores: pd.DataFrame) -> str:
     return f"LLM tokens (prompt + completion): {', '.join(parts)}; {priced}"
 
 
+SCORE_COLUMNS = [
+    "run_id",
+    "latent",
+    "explanation_id",
+    "scorer",
+    "status",
+    "explanation",
+    "balanced_accuracy",
+    "f1",
+    "auroc",
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "accuracy",
+    "correlation",
+    "mean_delta",
+    "n_examples",
+]
+"""The columns ``autointerp scores`` shows."""
+
+
+def scores_page(
+    root: Path | str,
+    *,
+    checkpoint: str | None = None,
+    run_id: str | None = None,
+    latent: int | None = None,
+    scorer: str | None = None,
+    min_score: float | None = None,
+    contains: str | None = None,
+    sort: str = "key",
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[int, pd.DataFrame]:
+    """(rows matching, one page of them in :data:`SCORE_COLUMNS`); see
+    :func:`autointerp.store.search.search_scores` for the arguments."""
+    from autointerp.store.search import search_scores
+
+    total, df = search_scores(
+        root,
+        checkpoint=checkpoint,
+        run_id=run_id,
+        latent=latent,
+        scorer=scorer,
+        min_score=min_score,
+        contains=contains,
+        sort=sort,
+        descending=descending,
+        limit=limit,
+        offset=offset,
+    )
+    return total, df[[c for c in SCORE_COLUMNS if c in df.columns]]
+
+
 def query_scores(
     root: Path | str,
     *,
@@ -97,39 +149,6 @@ def query_scores(
     scorer: str | None = None,
     min_score: float | None = None,
 ) -> pd.DataFrame:
-    """Scores joined with their explanation text, filtered."""
-    scores = read_table(root, "scores", run_id=run_id)
-    expl = read_table(root, "explanations", run_id=run_id)
-    df = scores.merge(
-        expl[["run_id", "latent", "explanation_id", "explanation"]],
-        on=["run_id", "latent", "explanation_id"],
-        how="left",
-    )
-    if latent is not None:
-        df = df[df["latent"] == latent]
-    if scorer is not None:
-        df = df[df["scorer"] == scorer]
-    if min_score is not None:
-        df = df[primary_score(df) >= min_score]
-    cols = [
-        "run_id",
-        "latent",
-        "explanation_id",
-        "scorer",
-        "status",
-        "explanation",
-        "balanced_accuracy",
-        "f1",
-        "auroc",
-        "auroc_ci_low",
-        "auroc_ci_high",
-        "accuracy",
-        "correlation",
-        "mean_delta",
-        "n_examples",
-    ]
-    return (
-        df[[c for c in cols if c in df.columns]]
-        .sort_values(["run_id", "latent", "explanation_id", "scorer"])
-        .reset_index(drop=True)
-    )
+    """Scores joined with their explanation text, filtered (``min_score``: on each row's
+    primary metric), in (run, latent, explanation, scorer) order."""
+    return scores_page(root, run_id=run_id, latent=latent, scorer=scorer, min_score=min_score)[1]

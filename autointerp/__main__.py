@@ -1,0 +1,7 @@
+"""``python -m autointerp`` is the ``autointerp`` command."""
+
+import sys
+
+from autointerp.cli import main
+
+sys.exit(main())

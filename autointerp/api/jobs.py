@@ -1,0 +1,142 @@
+"""Job endpoints: submit a run config, list, follow and cancel jobs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from autointerp.api.auth import require_token
+from autointerp.api.models import JobRequest, JobSubmitted, Page, jsonable
+from autointerp.config import RunConfig
+from autointerp.errors import ConfigError
+from autointerp.service.jobs import JobStore, check_config
+from autointerp.service.settings import ServiceSettings
+
+__all__ = ["build_config", "router"]
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+_FLAT = {
+    "sae": "sae",
+    "model": "model",
+    "corpus": "corpus.path",
+    "latents": "latents",
+    "explainer": "explain.explainer",
+    "scorers": "scoring.scorers",
+    "seed": "seed",
+}
+
+
+def _settings(request: Request) -> ServiceSettings:
+    settings: ServiceSettings = request.app.state.settings
+    return settings
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def build_config(req: JobRequest) -> RunConfig:
+    """Defaults <- ``req.config`` <- the flat fields; checked as a worker would check it
+    before loading anything (ConfigError naming the field otherwise)."""
+    data = _merge(RunConfig().to_dict(), req.config)
+    for name, dotted in _FLAT.items():
+        value = getattr(req, name)
+        if value is None:
+            continue
+        *sections, last = dotted.split(".")
+        node = data
+        for section in sections:
+            node = node.setdefault(section, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"config.{section}: expected an object")
+        node[last] = value
+    cfg = RunConfig.from_dict(data)
+    if req.llm or req.llm_model:
+        from autointerp.llm import llm_config_from_spec
+
+        local = cfg.llm.backend == "local"
+        spec = req.llm or ("local" if local else cfg.llm.base_url or "local")
+        cfg = replace(cfg, llm=llm_config_from_spec(spec, cfg.llm, req.llm_model))
+    check_config(cfg)
+    return cfg
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobSubmitted,
+    dependencies=[Depends(require_token)],
+    summary="Submit a run",
+    responses={422: {"description": "Invalid config (the message names the field)."}},
+)
+def submit_job(req: JobRequest, request: Request) -> JobSubmitted:
+    """Record the job (its id is a hash of the config: the same config is the same job)
+    and enqueue its first task; poll ``status_url`` to follow it."""
+    cfg = build_config(req)
+    settings = _settings(request)
+    from autointerp.tasks import submit
+
+    try:
+        job_id, new = submit(cfg, origin="api", settings=settings)
+    except ConnectionError as exc:
+        raise HTTPException(
+            503, f"cannot reach the queue at {_redacted(settings.redis_url)}: {exc}"
+        ) from None
+    except Exception as exc:  # kombu/redis errors do not share a base class with OSError
+        if type(exc).__name__ not in ("OperationalError", "ConnectionError", "TimeoutError"):
+            raise
+        raise HTTPException(
+            503, f"cannot reach the queue at {_redacted(settings.redis_url)}: {exc}"
+        ) from None
+    url = request.app.url_path_for("job_status", job_id=job_id)
+    return JobSubmitted(job_id=job_id, new=new, status_url=str(url))
+
+
+@router.get("", response_model=Page, summary="List jobs, newest first")
+def list_jobs(
+    request: Request,
+    state: str | None = Query(
+        None, description="Only jobs in this state (queued, caching, running, done, ...)."
+    ),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Page:
+    jobs = JobStore(_settings(request).store).list_jobs()
+    if state:
+        jobs = [j for j in jobs if j.get("state") == state]
+    items = [jsonable(j) for j in jobs[offset : offset + limit]]
+    return Page(total=len(jobs), limit=limit, offset=offset, items=items)
+
+
+@router.get("/{job_id}", name="job_status", summary="A job's state and progress")
+def job_status(job_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(jsonable(JobStore(_settings(request).store).status(job_id)))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    dependencies=[Depends(require_token)],
+    summary="Cancel a job (its remaining tasks stop at their next check)",
+)
+def cancel_job(job_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(jsonable(JobStore(_settings(request).store).cancel(job_id)))

@@ -1,0 +1,223 @@
+"""Job records on shared storage: what was submitted, how far it got, whether it was cancelled.
+
+Everything about a job lives in files under ``<store>/jobs/<job_id>/`` so that any worker,
+the API and the CLI see the same state, and so that a Redis restart loses nothing::
+
+    job.json              the submitted run config, origin and submission time
+    plan.json             written by the 'plan' step: run id, shard count, latent batches
+    done/shard-00003      one marker per finished step (shards, batches)
+    batches/00003/        staged results of one latent batch (records, explanations,
+                          one file per scorer, the batch's tables)
+    cancelled             present once the job is cancelled
+    error.json            present when a step failed for good (the message names the input)
+    finished.json         present once the job's tables are written
+
+The job id is a hash of the run config, so submitting the same config again names the same
+job: its finished steps are skipped and only missing latents are worked on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from autointerp.config import RunConfig
+from autointerp.errors import ConfigError, StoreError, UserInputError
+from autointerp.inputs import parse_latents
+
+__all__ = ["JobNotFoundError", "JobStore", "job_id_for", "write_json"]
+
+
+class JobNotFoundError(UserInputError):
+    """No job with this id exists in the store."""
+
+
+def job_id_for(cfg: RunConfig) -> str:
+    """The job id of a run config (stable: the same config is the same job)."""
+    return f"j{cfg.fingerprint()[:15]}"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename): readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
+    tmp.replace(path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from exc
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    root: Path
+
+    @property
+    def job(self) -> Path:
+        return self.root / "job.json"
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plan.json"
+
+    @property
+    def cancelled(self) -> Path:
+        return self.root / "cancelled"
+
+    @property
+    def error(self) -> Path:
+        return self.root / "error.json"
+
+    @property
+    def finished(self) -> Path:
+        return self.root / "finished.json"
+
+    def marker(self, step: str) -> Path:
+        return self.root / "done" / step
+
+    def batch(self, index: int) -> Path:
+        return self.root / "batches" / f"{index:05d}"
+
+
+class JobStore:
+    """Job records under ``<root>/jobs``; ``root`` is the service's store."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def paths(self, job_id: str) -> JobPaths:
+        if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
+            raise JobNotFoundError(f"unknown job {job_id!r}")
+        return JobPaths(self.root / "jobs" / job_id)
+
+    def exists(self, job_id: str) -> bool:
+        return self.paths(job_id).job.is_file()
+
+    def create(self, cfg: RunConfig, origin: str = "cli", batch_size: int = 8) -> tuple[str, bool]:
+        """Record a job for ``cfg``; returns (job id, whether it was new). A resubmitted job
+        loses its cancelled/failed markers and keeps every finished step (and its batches).
+        ``batch_size``: latents per sample/explain/score batch."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        check_config(cfg)
+        job_id = job_id_for(cfg)
+        paths = self.paths(job_id)
+        new = not paths.job.is_file()
+        if new:
+            record = {
+                "job_id": job_id,
+                "config": cfg.to_dict(),
+                "origin": origin,
+                "batch_size": batch_size,
+                "submitted_at": _now(),
+            }
+            write_json(paths.job, record)
+        else:
+            record = self.record(job_id)
+            record["resubmitted_at"] = _now()
+            write_json(paths.job, record)
+        paths.cancelled.unlink(missing_ok=True)
+        paths.error.unlink(missing_ok=True)
+        return job_id, new
+
+    def record(self, job_id: str) -> dict[str, Any]:
+        paths = self.paths(job_id)
+        if not paths.job.is_file():
+            raise JobNotFoundError(f"unknown job {job_id!r} (no {paths.job})")
+        data: dict[str, Any] = _read_json(paths.job)
+        return data
+
+    def config(self, job_id: str) -> RunConfig:
+        return RunConfig.from_dict(self.record(job_id)["config"])
+
+    def plan(self, job_id: str) -> dict[str, Any] | None:
+        path = self.paths(job_id).plan
+        return _read_json(path) if path.is_file() else None
+
+    def mark(self, job_id: str, step: str, info: dict[str, Any] | None = None) -> None:
+        write_json(self.paths(job_id).marker(step), info or {"at": _now()})
+
+    def is_marked(self, job_id: str, step: str) -> bool:
+        return self.paths(job_id).marker(step).is_file()
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        paths = self.paths(job_id)
+        if not paths.job.is_file():
+            raise JobNotFoundError(f"unknown job {job_id!r}")
+        if not paths.finished.is_file():
+            write_json(paths.cancelled, {"at": _now()})
+        return self.status(job_id)
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return self.paths(job_id).cancelled.is_file()
+
+    def fail(self, job_id: str, step: str, error: BaseException) -> None:
+        write_json(
+            self.paths(job_id).error,
+            {"step": step, "error": f"{type(error).__name__}: {error}", "at": _now()},
+        )
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        """State and progress of a job, from the files alone."""
+        record = self.record(job_id)
+        paths = self.paths(job_id)
+        plan = self.plan(job_id)
+        done = {p.name for p in (paths.root / "done").glob("*")}
+        n_shards = plan["n_shards"] if plan else None
+        batches: list[list[int]] = plan.get("batches", []) if plan else []
+        batches_done = [i for i in range(len(batches)) if f"batch-{i:05d}" in done]
+        out: dict[str, Any] = {
+            "job_id": job_id,
+            "origin": record.get("origin"),
+            "submitted_at": record.get("submitted_at"),
+            "run_id": plan.get("run_id") if plan else None,
+            "shards_done": sum(1 for d in done if d.startswith("shard-")),
+            "n_shards": n_shards,
+            "batches_done": len(batches_done),
+            "n_batches": len(batches) if plan and "batches" in plan else None,
+            "latents_done": sum(len(batches[i]) for i in batches_done),
+            "n_latents": sum(len(b) for b in batches) if plan and "batches" in plan else None,
+            "error": None,
+        }
+        if paths.finished.is_file():
+            out["state"] = "done"
+            out["finished"] = _read_json(paths.finished)
+        elif paths.cancelled.is_file():
+            out["state"] = "cancelled"
+        elif paths.error.is_file():
+            out["state"] = "failed"
+            out["error"] = _read_json(paths.error)
+        elif plan is None:
+            out["state"] = "queued"
+        elif "batches" not in plan:
+            out["state"] = "caching"
+        else:
+            out["state"] = "running"
+        return out
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        """Every job's status, newest submission first."""
+        folder = self.root / "jobs"
+        ids = sorted(p.name for p in folder.glob("*") if (p / "job.json").is_file())
+        rows = [self.status(i) for i in ids]
+        return sorted(rows, key=lambda r: str(r.get("submitted_at")), reverse=True)
+
+
+def check_config(cfg: RunConfig) -> None:
+    """The checks a client can make without loading anything (the 'plan' step checks the
+    rest: checkpoint, model, corpus, latent range against the SAE's size)."""
+    parse_latents(cfg.latents, 1 << 40)
+    if not cfg.scoring.scorers and cfg.explanations is None:
+        raise ConfigError("scoring.scorers: give at least one scorer")

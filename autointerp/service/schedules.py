@@ -1,0 +1,212 @@
+"""Schedule files: what Celery beat runs and when (TOML; example in queue/schedule.toml).
+
+    [[entry]]
+    name = "score-new-checkpoints"
+    cron = "0 2 * * *"            # minute hour day-of-month month day-of-week (UTC)
+    # every = "30s"               # or a fixed interval (s, m, h)
+    action = "score_folder"       # score_folder | rescore
+    folder = "/data/checkpoints"  # score_folder: every checkpoint in it (sub-folder or file)
+    [entry.config]                # a partial run config applied to every job of the entry
+    latents = "live:64"
+    scoring.scorers = ["detection", "fuzz"]
+
+``rescore`` re-scores the explanations of stored runs (``run_id`` = one run, or every run of
+``checkpoint`` = a sae_sha256 prefix) with the entry's config (new scorers, another scorer
+model). Each fire is idempotent: jobs are named by their config, so an entry that fires
+again (a missed run caught up, an overlapping fire, a second beat) submits only jobs that
+do not exist yet.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autointerp.config import RunConfig
+from autointerp.errors import ConfigError
+
+__all__ = ["ACTIONS", "Entry", "load_schedule", "parse_every"]
+
+ACTIONS = ("score_folder", "rescore")
+_EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh])\s*$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    action: str
+    cron: str | None = None
+    every: float | None = None
+    """Seconds between fires (instead of ``cron``)."""
+    folder: str | None = None
+    run_id: str | None = None
+    checkpoint: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def parse_every(text: str, where: str) -> float:
+    match = _EVERY.match(text)
+    if not match:
+        raise ConfigError(f"{where}: expected an interval like '30s', '15m' or '2h', got {text!r}")
+    value = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if value <= 0:
+        raise ConfigError(f"{where}: the interval must be positive")
+    return value
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"scoring.scorers": [...]}`` -> ``{"scoring": {"scorers": [...]}}`` (TOML tables
+    and dotted keys both work)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parts, last = key.split(".")
+        for part in parts:
+            node = node.setdefault(part, {})
+        node[last] = _nest(value) if isinstance(value, dict) else value
+    return out
+
+
+def _entry(raw: Any, where: str) -> Entry:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    known = set(Entry.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ConfigError(f"{where}.name: expected a name of letters, digits, '-', '_', '.'")
+    where = f"{where} ({name})"
+    action = raw.get("action")
+    if action not in ACTIONS:
+        raise ConfigError(f"{where}.action: expected one of {list(ACTIONS)}, got {action!r}")
+    cron, every = raw.get("cron"), raw.get("every")
+    if (cron is None) == (every is None):
+        raise ConfigError(f"{where}: give exactly one of 'cron' or 'every'")
+    if cron is not None:
+        _check_cron(str(cron), f"{where}.cron")
+    config = _nest(raw.get("config") or {})
+    try:
+        RunConfig.from_dict(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.config: {exc}") from exc
+    if action == "score_folder" and not raw.get("folder"):
+        raise ConfigError(f"{where}: action 'score_folder' needs 'folder'")
+    if action == "rescore" and not (raw.get("run_id") or raw.get("checkpoint")):
+        raise ConfigError(f"{where}: action 'rescore' needs 'run_id' or 'checkpoint'")
+    return Entry(
+        name=name,
+        action=str(action),
+        cron=str(cron) if cron is not None else None,
+        every=parse_every(str(every), f"{where}.every") if every is not None else None,
+        folder=raw.get("folder"),
+        run_id=raw.get("run_id"),
+        checkpoint=raw.get("checkpoint"),
+        config=config,
+    )
+
+
+def _check_cron(expr: str, where: str) -> None:
+    from croniter import croniter
+
+    if len(expr.split()) != 5 or not croniter.is_valid(expr):
+        raise ConfigError(
+            f"{where}: expected a 5-field cron expression "
+            f"(minute hour day-of-month month day-of-week), got {expr!r}"
+        )
+
+
+def load_schedule(path: Path | str) -> list[Entry]:
+    """Parse and check a schedule file; every mistake names the entry and the key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"schedule file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"schedule file {path}: {exc}") from exc
+    raw = data.get("entry", [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"schedule file {path}: expected [[entry]] tables")
+    entries = [_entry(r, f"{path}: entry {i}") for i, r in enumerate(raw)]
+    names = [e.name for e in entries]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"schedule file {path}: duplicate entry names {dupes}")
+    return entries
+
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".bin")
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def planned_jobs(entry: Entry, store_root: Path) -> list[RunConfig]:
+    """The run configs one fire of ``entry`` stands for (before skipping existing jobs)."""
+    if entry.action == "score_folder":
+        assert entry.folder is not None
+        folder = Path(entry.folder)
+        if not folder.is_dir():
+            raise ConfigError(f"schedule entry {entry.name}: folder {folder} does not exist")
+        found = sorted(
+            p
+            for p in folder.iterdir()
+            if not p.name.startswith(".") and (p.is_dir() or p.suffix in CHECKPOINT_SUFFIXES)
+        )
+        return [RunConfig.from_dict({**entry.config, "sae": str(p.resolve())}) for p in found]
+    return [_rescore_config(entry, store_root, m) for m in _runs_to_rescore(entry, store_root)]
+
+
+def _runs_to_rescore(entry: Entry, store_root: Path) -> list[dict[str, Any]]:
+    from autointerp.store import list_runs
+
+    runs = list_runs(store_root)
+    if entry.run_id:
+        runs = [r for r in runs if r.get("run_id") == entry.run_id]
+    if entry.checkpoint:
+        prefix = entry.checkpoint
+        runs = [r for r in runs if str(r["inputs"].get("sae_sha256", "")).startswith(prefix)]
+    # A rescoring run's own output is not rescored again.
+    return [
+        r
+        for r in runs
+        if not str(r["config"].get("explanations") or "").startswith(str(store_root / "schedules"))
+    ]
+
+
+def _rescore_config(entry: Entry, store_root: Path, manifest: dict[str, Any]) -> RunConfig:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from autointerp.service.codec import atomic
+    from autointerp.store import read_table
+
+    run_id = manifest["run_id"]
+    path = store_root / "schedules" / entry.name / f"{run_id}-explanations.parquet"
+    if not path.is_file():
+        expl = read_table(store_root, "explanations", run_id=run_id)
+        expl = expl[expl["status"] == "ok"][["latent", "explanation_id", "explanation"]]
+        table = pa.Table.from_pandas(expl, preserve_index=False)
+
+        def write(tmp: Path) -> None:
+            pq.write_table(table, tmp)
+
+        atomic(path, write)
+    data = _merge(manifest["config"], entry.config)
+    data["explanations"] = str(path)
+    return RunConfig.from_dict(data)

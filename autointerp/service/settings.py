@@ -1,0 +1,64 @@
+"""Service settings, read lazily from the environment (``AUTOINTERP_*`` variables).
+
+Nothing here is read at import time: call :func:`get_settings` where a value is needed, so
+a test (or ``autointerp up``) can set the environment first. Secrets (the API token) are
+never written to any output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings", "get_settings"]
+
+
+class ServiceSettings(BaseSettings):
+    """Every knob of the service; each field is the env variable ``AUTOINTERP_<NAME>``
+    (``REDIS_URL`` is also read without the prefix)."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOINTERP_", extra="ignore")
+
+    redis_url: str = Field(
+        "redis://localhost:6379/0",
+        description="Broker and result backend (AUTOINTERP_REDIS_URL or REDIS_URL).",
+    )
+    store: Path = Field(
+        Path("autointerp-store"),
+        description="Shared storage root: job records, staged batch results and the Parquet "
+        "tables (the same layout 'autointerp run --out' writes).",
+    )
+    api_token: str | None = Field(
+        None,
+        description="Token required (as 'Authorization: Bearer <token>') by every API call "
+        "that writes or starts work; with none set, such calls are refused.",
+    )
+    batch_size: int = Field(8, ge=1, description="Latents per sample/explain/score batch.")
+    visibility_timeout: int = Field(
+        3600,
+        ge=1,
+        description="Seconds before Redis hands an unacknowledged task (its worker died) to "
+        "another worker; must exceed the longest task.",
+    )
+    task_soft_time_limit: int = Field(3000, ge=1, description="Soft time limit per task (s).")
+    task_time_limit: int = Field(3600, ge=1, description="Hard time limit per task (s).")
+    llm_retries: int = Field(3, ge=0, description="Task retries after an LLM outage.")
+    retry_backoff_max: int = Field(600, ge=1, description="Cap of the retry backoff (s).")
+    schedule_file: Path | None = Field(
+        None, description="TOML schedule that 'autointerp beat' runs (see queue/schedule.toml)."
+    )
+    beat_state: Path | None = Field(
+        None, description="Where beat keeps its last-run times (default: <store>/beat/)."
+    )
+
+
+def get_settings() -> ServiceSettings:
+    """The settings as the environment says now (``REDIS_URL`` as a fallback)."""
+    import os
+
+    settings = ServiceSettings()
+    if "AUTOINTERP_REDIS_URL" not in os.environ and os.environ.get("REDIS_URL"):
+        settings = settings.model_copy(update={"redis_url": os.environ["REDIS_URL"]})
+    return settings

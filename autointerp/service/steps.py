@@ -1,0 +1,334 @@
+"""The pipeline cut into the steps of the service's task graph, one plain function each.
+
+Every step takes a store and a job id (and a shard/batch index or a scorer name), calls the
+same library functions as ``autointerp run`` (:mod:`autointerp.pipeline`), writes its output
+atomically to the job's folder and returns a small dict. A step whose output is already on
+the store returns at once (``skipped``), so running a step twice — a redelivered task, a
+resubmitted job — writes its rows once. Nothing here imports Celery.
+
+    plan ─► cache_shard × n ─► merge_stats ─► per batch: sample ─► explain ─► score × scorers
+                                                                   ─► write_batch ─► finalise
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from autointerp import __version__
+from autointerp.cache.shards import cached_stats, compute_shards, shard_ranges
+from autointerp.cache.stats import LatentStats
+from autointerp.errors import AutointerpError
+from autointerp.explain import EXPLAINERS
+from autointerp.llm.pricing import price_for
+from autointerp.pipeline import (
+    Prepared,
+    build_records,
+    explanations_for,
+    prepare,
+    score_all,
+    select_samples,
+)
+from autointerp.results import (
+    examples_frame,
+    explanations_frame,
+    judgements_frame,
+    latents_frame,
+    scores_frame,
+)
+from autointerp.sampling import sample_latent
+from autointerp.service import codec
+from autointerp.service.jobs import JobStore, write_json
+from autointerp.store import RunWriter
+from autointerp.store.writer import to_table
+from scorers import SCORERS
+
+__all__ = [
+    "BATCH_TABLES",
+    "NotReadyError",
+    "cache_shard",
+    "explain_batch",
+    "finalise",
+    "merge_stats",
+    "plan",
+    "sample_batch",
+    "score_batch",
+    "write_batch",
+]
+
+log = logging.getLogger(__name__)
+BATCH_TABLES = ("examples", "explanations", "scores", "judgements")
+
+
+class NotReadyError(AutointerpError):
+    """A step ran before the steps it needs finished (its task retries later)."""
+
+
+_PREPARED: OrderedDict[str, Prepared] = OrderedDict()
+_KEEP = 2
+
+
+def prepared(store: JobStore, job_id: str) -> Prepared:
+    """The job's loaded inputs (model, SAE, corpus, LLM), kept for the next steps of the
+    same job in this worker process (the two most recent jobs)."""
+    if job_id in _PREPARED:
+        _PREPARED.move_to_end(job_id)
+        return _PREPARED[job_id]
+    prep = prepare(store.config(job_id))
+    _PREPARED[job_id] = prep
+    while len(_PREPARED) > _KEEP:
+        _PREPARED.popitem(last=False)
+    return prep
+
+
+def _activations(store: JobStore) -> Path:
+    return store.root / "activations"
+
+
+def _stats(store: JobStore, job_id: str, prep: Prepared) -> LatentStats:
+    cfg = prep.cfg
+    (stats,) = cached_stats(
+        prep.subject,
+        [prep.sae],
+        prep.windows.tokens,
+        prep.windows.fingerprint,
+        cfg.cache,
+        seed=cfg.seed,
+        root=_activations(store),
+        progress=False,
+    )
+    return stats
+
+
+def _plan(store: JobStore, job_id: str) -> dict[str, Any]:
+    info = store.plan(job_id)
+    if info is None:
+        raise NotReadyError(f"job {job_id} has no plan yet")
+    return info
+
+
+def plan(store: JobStore, job_id: str) -> dict[str, Any]:
+    """Load and check every input (a bad checkpoint or latent range fails the job here);
+    write the job's plan: run id, provenance and the number of corpus shards."""
+    old = store.plan(job_id)
+    if old is not None:
+        return {"n_shards": old["n_shards"], "skipped": True}
+    prep = prepared(store, job_id)
+    cfg = prep.cfg
+    n_shards = len(shard_ranges(prep.windows.n_windows, cfg.cache.shard_windows))
+    info = {
+        "job_id": job_id,
+        "run_id": prep.run_id,
+        "n_shards": n_shards,
+        "created_at": datetime.now(UTC).isoformat(),
+        "provenance": {
+            "run_id": prep.run_id,
+            "model": prep.subject.name,
+            "sae_sha256": prep.sae.info.sha256,
+            "hook_name": prep.sae.info.hook_name,
+            "seed": cfg.seed,
+        },
+        "llm": prep.llm.name,
+        "d_sae": prep.sae.d_sae,
+        "inputs": {
+            "sae_path": prep.sae.info.path,
+            "sae_sha256": prep.sae.info.sha256,
+            "sae_format": prep.sae.info.format,
+            "architecture": prep.sae.info.architecture,
+            "hook_name": prep.sae.info.hook_name,
+            "model": prep.subject.name,
+            "model_path": prep.subject.path,
+            "model_dtype": str(prep.subject.dtype).removeprefix("torch."),
+            "corpus": prep.windows.source,
+            "corpus_fingerprint": prep.windows.fingerprint,
+            "n_windows": prep.windows.n_windows,
+            "llm": prep.llm.name,
+        },
+    }
+    write_json(store.paths(job_id).plan, info)
+    return {"n_shards": n_shards}
+
+
+def cache_shard(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
+    """Cache one shard of the corpus (activation statistics, saved on the store)."""
+    step = f"shard-{index:05d}"
+    if store.is_marked(job_id, step):
+        return {"shard": index, "skipped": True}
+    prep = prepared(store, job_id)
+    cfg = prep.cfg
+    compute_shards(
+        prep.subject,
+        [prep.sae],
+        prep.windows.tokens,
+        prep.windows.fingerprint,
+        cfg.cache,
+        seed=cfg.seed,
+        shards=[index],
+        root=_activations(store),
+        progress=False,
+    )
+    store.mark(job_id, step)
+    return {"shard": index}
+
+
+def merge_stats(store: JobStore, job_id: str, batch_size: int) -> dict[str, Any]:
+    """Merge the shards (exactly), choose the latents, split them into batches."""
+    info = _plan(store, job_id)
+    if "batches" in info:
+        return {"n_batches": len(info["batches"]), "skipped": True}
+    missing = [i for i in range(info["n_shards"]) if not store.is_marked(job_id, f"shard-{i:05d}")]
+    if missing:
+        raise NotReadyError(f"job {job_id}: shards {missing} not cached yet")
+    prep = prepared(store, job_id)
+    stats = _stats(store, job_id, prep)
+    samples = select_samples(stats, prep)
+    latents = [s.latent for s in samples]
+    stats.save(store.paths(job_id).root / "stats.npz")
+    info["batches"] = [latents[i : i + batch_size] for i in range(0, len(latents), batch_size)]
+    write_json(store.paths(job_id).plan, info)
+    return {"n_batches": len(info["batches"]), "n_latents": len(latents)}
+
+
+def _batch(store: JobStore, job_id: str, index: int) -> tuple[Path, list[int]]:
+    batches = _plan(store, job_id).get("batches")
+    if batches is None or not 0 <= index < len(batches):
+        raise NotReadyError(f"job {job_id}: no batch {index} in its plan")
+    return store.paths(job_id).batch(index), [int(x) for x in batches[index]]
+
+
+def sample_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
+    """Sample the batch's examples and replay them (records on the store)."""
+    folder, latents = _batch(store, job_id, index)
+    if (folder / "records.json").is_file():
+        return {"batch": index, "skipped": True}
+    prep = prepared(store, job_id)
+    cfg = prep.cfg
+    stats = _stats(store, job_id, prep)
+    samples = [sample_latent(stats, latent, cfg.sampling, cfg.seed) for latent in latents]
+    records = build_records(prep, stats, samples, False)
+    codec.save(folder / "records.json", codec.dump_records(records, samples))
+    return {"batch": index, "records": len(records)}
+
+
+def explain_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
+    folder, _ = _batch(store, job_id, index)
+    if (folder / "explanations.json").is_file():
+        return {"batch": index, "skipped": True}
+    records, samples = codec.load_records(codec.load(folder / "records.json"))
+    prep = prepared(store, job_id)
+    explanations = explanations_for(prep, records, samples, False)
+    codec.save(folder / "explanations.json", codec.dump_explanations(explanations))
+    return {"batch": index, "explanations": len(explanations)}
+
+
+def score_batch(store: JobStore, job_id: str, index: int, scorer: str) -> dict[str, Any]:
+    folder, _ = _batch(store, job_id, index)
+    path = folder / f"scores-{scorer}.json"
+    if path.is_file():
+        return {"batch": index, "scorer": scorer, "skipped": True}
+    if not (folder / "explanations.json").is_file():
+        raise NotReadyError(f"job {job_id}: batch {index} has no explanations yet")
+    records, _ = codec.load_records(codec.load(folder / "records.json"))
+    explanations = codec.load_explanations(codec.load(folder / "explanations.json"))
+    prep = prepared(store, job_id)
+    results = score_all(prep, records, explanations, False, scorers=[scorer])
+    codec.save(path, codec.dump_scores(results))
+    return {"batch": index, "scorer": scorer, "rows": len(results)}
+
+
+def _provenance(store: JobStore, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    info = _plan(store, job_id)
+    prov = {**info["provenance"], "created_at": pd.Timestamp(info["created_at"])}
+    return info, prov
+
+
+def write_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
+    """Turn a batch's staged results into its Parquet tables (validated against the
+    schemas); returns whether every batch of the job is now written."""
+    folder, _ = _batch(store, job_id, index)
+    cfg = store.config(job_id)
+    step = f"batch-{index:05d}"
+    if not store.is_marked(job_id, step):
+        names = list(cfg.scoring.scorers)
+        missing = [s for s in names if not (folder / f"scores-{s}.json").is_file()]
+        if missing:
+            raise NotReadyError(f"job {job_id}: batch {index} lacks scores of {missing}")
+        info, prov = _provenance(store, job_id)
+        records, _ = codec.load_records(codec.load(folder / "records.json"))
+        explanations = codec.load_explanations(codec.load(folder / "explanations.json"))
+        results = [
+            r for s in names for r in codec.load_scores(codec.load(folder / f"scores-{s}.json"))
+        ]
+        llm_prov = {**prov, "llm": info["llm"]}
+        versions = {n: SCORERS.get(n).prompt_version for n in names}
+        price = price_for(cfg.llm, info["llm"])
+        version = EXPLAINERS.get(cfg.explain.explainer).prompt_version
+        frames = {
+            "examples": examples_frame(records, prov),
+            "explanations": explanations_frame(explanations, llm_prov, version, price=price),
+            "scores": scores_frame(results, llm_prov, versions, price=price),
+            "judgements": judgements_frame(results, llm_prov, versions),
+        }
+        for name, df in frames.items():
+            _write_parquet(folder / "tables" / f"{name}.parquet", to_table(name, df))
+        store.mark(job_id, step)
+    batches = _plan(store, job_id)["batches"]
+    complete = all(store.is_marked(job_id, f"batch-{i:05d}") for i in range(len(batches)))
+    return {"batch": index, "complete": complete}
+
+
+def finalise(store: JobStore, job_id: str) -> dict[str, Any]:
+    """Write the job's tables (one file per table, named by the run id, exactly like
+    ``autointerp run``) and its manifest; mark the job finished."""
+    paths = store.paths(job_id)
+    if paths.finished.is_file():
+        return {"skipped": True}
+    info, prov = _provenance(store, job_id)
+    batches = info.get("batches") or []
+    missing = [i for i in range(len(batches)) if not store.is_marked(job_id, f"batch-{i:05d}")]
+    if missing:
+        raise NotReadyError(f"job {job_id}: batches {missing} not written yet")
+    cfg = store.config(job_id)
+    stats = LatentStats.load(paths.root / "stats.npz")
+    samples = []
+    for i in range(len(batches)):
+        _, batch_samples = codec.load_records(codec.load(paths.batch(i) / "records.json"))
+        samples += batch_samples
+    writer = RunWriter(store.root, info["run_id"])
+    writer.add("latents", latents_frame(stats, samples, prov, int(info["d_sae"])))
+    for name in BATCH_TABLES:
+        parts = [paths.batch(i) / "tables" / f"{name}.parquet" for i in range(len(batches))]
+        frames = [pq.read_table(p).to_pandas() for p in parts]
+        if frames:
+            writer.add(name, pd.concat(frames, ignore_index=True))
+        else:
+            writer.add(name, pd.DataFrame())
+    manifest = {
+        "run_id": info["run_id"],
+        "job_id": job_id,
+        "created_at": info["created_at"],
+        "autointerp_version": __version__,
+        "config": cfg.to_dict(),
+        "inputs": info["inputs"],
+        "service": {"n_shards": info["n_shards"], "n_batches": len(batches)},
+    }
+    files = writer.commit(manifest)
+    write_json(
+        paths.finished,
+        {"at": datetime.now(UTC).isoformat(), "run_id": info["run_id"], "files": files},
+    )
+    return {"run_id": info["run_id"], "latents": sum(len(b) for b in batches)}
+
+
+def _write_parquet(path: Path, table: pa.Table) -> None:
+    def write(tmp: Path) -> None:
+        pq.write_table(table, tmp)
+
+    codec.atomic(path, write)

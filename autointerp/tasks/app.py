@@ -1,0 +1,54 @@
+"""The Celery app: Redis as broker and result backend, settings from the environment.
+
+Start workers with ``autointerp worker -Q model,llm,io`` (or ``celery -A autointerp.tasks.app
+worker``). Reliability settings: tasks are acknowledged after they finish (``acks_late``) and
+given back when their worker dies, so a SIGKILLed worker's task runs again elsewhere after
+``AUTOINTERP_VISIBILITY_TIMEOUT`` seconds; every task is idempotent (it skips work whose
+output is already on the store), so a task that runs twice writes its rows once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from autointerp.service.settings import ServiceSettings, get_settings
+
+__all__ = ["QUEUES", "app", "celery_config"]
+
+QUEUES = ("model", "llm", "io")
+"""model: workers holding the subject model (caching, sampling, model-based scorers);
+llm: explainer/scorer LLM calls; io: writes and job bookkeeping."""
+
+
+def celery_config(settings: ServiceSettings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": settings.redis_url,
+        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 20,
+        "result_expires": 7 * 24 * 3600,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": "io",
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "timezone": "UTC",
+    }
+
+
+app = Celery("autointerp", include=["autointerp.tasks.tasks", "autointerp.tasks.schedule"])
+app.conf.update(celery_config(get_settings()))

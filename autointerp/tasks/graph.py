@@ -1,0 +1,28 @@
+"""Submitting a job: record it on the store, then start its task graph with the 'plan'
+task (which fans out into the rest; see :mod:`autointerp.tasks.tasks`)."""
+
+from __future__ import annotations
+
+from autointerp.config import RunConfig
+from autointerp.service.jobs import JobStore
+from autointerp.service.settings import ServiceSettings, get_settings
+from autointerp.tasks.routing import load_routes
+
+__all__ = ["submit"]
+
+
+def submit(
+    cfg: RunConfig, origin: str = "cli", settings: ServiceSettings | None = None
+) -> tuple[str, bool]:
+    """Record and enqueue a job; returns (job id, whether the job is new). A job that is
+    already finished is not enqueued again; any other resubmission restarts the graph,
+    whose steps skip everything already on the store."""
+    settings = settings or get_settings()
+    store = JobStore(settings.store)
+    job_id, new = store.create(cfg, origin, settings.batch_size)
+    if store.paths(job_id).finished.is_file():
+        return job_id, new
+    from autointerp.tasks.tasks import plan_job
+
+    plan_job.apply_async((job_id,), queue=load_routes()["plan"])
+    return job_id, new

@@ -1,0 +1,95 @@
+"""Celery beat for schedule files (see :mod:`autointerp.service.schedules`).
+
+Beat sends each fire as the ``autointerp.scheduled`` task with the entry itself as its
+argument (workers need not see the schedule file). Missed and overlapping fires:
+
+* beat keeps its last-run times in a state file (``<store>/beat/``): after downtime an entry
+  that missed its slot runs once, not once per missed slot;
+* a fire first takes a Redis lock per entry (``SET NX`` with a time limit): a fire that
+  overlaps a running one of the same entry is skipped;
+* jobs are named by their config and only jobs that do not exist yet are submitted, so even a
+  second beat (a configuration mistake) never runs the same job twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import Task
+from celery.schedules import crontab
+
+from autointerp.errors import ConfigError
+from autointerp.service.jobs import JobStore, job_id_for
+from autointerp.service.schedules import Entry, load_schedule, planned_jobs
+from autointerp.service.settings import get_settings
+from autointerp.tasks.app import app
+from autointerp.tasks.graph import submit
+from autointerp.tasks.routing import load_routes
+
+__all__ = ["beat_schedule", "run_beat", "scheduled"]
+
+log = logging.getLogger(__name__)
+LOCK_SECONDS = 3600
+
+
+@app.task(bind=True, name="autointerp.scheduled")
+def scheduled(self: Task, entry: dict[str, Any]) -> dict[str, Any]:
+    """One fire of a schedule entry: submit the jobs it stands for that do not exist yet."""
+    import redis
+
+    settings = get_settings()
+    item = Entry(**entry)
+    client = redis.Redis.from_url(settings.redis_url)
+    lock = client.lock(f"autointerp:schedule:{item.name}", timeout=LOCK_SECONDS, blocking=False)
+    if not lock.acquire(blocking=False):
+        return {"entry": item.name, "skipped": "a fire of this entry is still running"}
+    try:
+        store = JobStore(settings.store)
+        submitted, existing = [], []
+        for cfg in planned_jobs(item, store.root):
+            job_id = job_id_for(cfg)
+            if store.exists(job_id) and store.status(job_id)["state"] not in (
+                "failed",
+                "cancelled",
+            ):
+                existing.append(job_id)
+                continue
+            submitted.append(submit(cfg, origin=f"schedule:{item.name}", settings=settings)[0])
+        log.info("schedule %s: submitted %s, existing %s", item.name, submitted, existing)
+        return {"entry": item.name, "submitted": submitted, "existing": existing}
+    finally:
+        lock.release()
+
+
+def _schedule_of(entry: Entry) -> Any:
+    if entry.every is not None:
+        return timedelta(seconds=entry.every)
+    assert entry.cron is not None
+    minute, hour, dom, month, dow = entry.cron.split()
+    return crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
+
+
+def beat_schedule(entries: list[Entry]) -> dict[str, Any]:
+    queue = load_routes()["scheduled"]
+    return {
+        e.name: {
+            "task": "autointerp.scheduled",
+            "schedule": _schedule_of(e),
+            "args": (e.to_dict(),),
+            "options": {"queue": queue},
+        }
+        for e in entries
+    }
+
+
+def run_beat(loglevel: str = "INFO") -> None:
+    settings = get_settings()
+    if settings.schedule_file is None:
+        raise ConfigError("no schedule file: pass --schedule or set AUTOINTERP_SCHEDULE_FILE")
+    entries = load_schedule(settings.schedule_file)
+    app.conf.beat_schedule = beat_schedule(entries)
+    state = settings.beat_state or settings.store / "beat" / "schedule-state"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    app.Beat(schedule=str(state), loglevel=loglevel, max_interval=5).run()
