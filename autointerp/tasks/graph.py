@@ -22,7 +22,10 @@ def submit(
     job_id, new = store.create(cfg, origin, settings.batch_size)
     if store.paths(job_id).finished.is_file():
         return job_id, new
+    from autointerp.tasks.app import app
     from autointerp.tasks.tasks import plan_job
 
-    plan_job.apply_async((job_id,), queue=load_routes()["plan"])
+    # The broker named by ``settings`` (not the one the app read at import time).
+    with app.connection_for_write(settings.redis_url) as conn:
+        plan_job.apply_async((job_id,), queue=load_routes()["plan"], connection=conn)
     return job_id, new
