@@ -23,10 +23,17 @@ llm: explainer/scorer LLM calls; io: writes and job bookkeeping."""
 
 
 def celery_config(settings: ServiceSettings) -> dict[str, Any]:
+    # Kombu looks for messages of dead workers every interval x throttle seconds (100 s by
+    # default); sweep every quarter of the visibility timeout (at most every 10 s) instead.
+    sweep = max(1, min(10, settings.visibility_timeout // 4))
     return {
         "broker_url": settings.redis_url,
         "result_backend": settings.redis_url,
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": sweep,
+            "unacked_restore_throttle": 1,
+        },
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
