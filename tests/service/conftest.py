@@ -71,7 +71,9 @@ class Service:
             if re.search(pattern, self.log(name).read_text(errors="replace")):
                 return
             time.sleep(0.2)
-        raise AssertionError(f"{name}: no {pattern!r} in {timeout} s:\n{self.log(name).read_text()[-3000:]}")
+        raise AssertionError(
+            f"{name}: no {pattern!r} in {timeout} s:\n{self.log(name).read_text()[-3000:]}"
+        )
 
     def submit(self, cfg: RunConfig) -> str:
         """Submit through the CLI, as a user would."""
@@ -82,6 +84,7 @@ class Service:
             capture_output=True,
             text=True,
             timeout=120,
+            check=False,
         )
         assert res.returncode == 0, res.stderr
         return res.stdout.strip().splitlines()[-1]

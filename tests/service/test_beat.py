@@ -62,7 +62,9 @@ def test_beat_entry_fires_and_produces_its_job_once(
     log = service.log("worker")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        fires = re.findall(r"Task autointerp\.scheduled\[[^\]]+\] succeeded in [\d.]+s: (.*)", log.read_text())
+        fires = re.findall(
+            r"Task autointerp\.scheduled\[[^\]]+\] succeeded in [\d.]+s: (.*)", log.read_text()
+        )
         if sum("'existing': ['" in f for f in fires) >= 2:
             break
         time.sleep(1)

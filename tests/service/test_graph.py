@@ -63,7 +63,9 @@ def test_job_through_two_workers_equals_the_in_process_run(
 def _in_flight(log: str) -> str | None:
     """The name of a task this worker received and has not finished."""
     received = re.findall(r"Task (autointerp\.\w+)\[([0-9a-f-]+)\] received", log)
-    finished = set(re.findall(r"Task autointerp\.\w+\[([0-9a-f-]+)\] (?:succeeded|retry|raised)", log))
+    finished = set(
+        re.findall(r"Task autointerp\.\w+\[([0-9a-f-]+)\] (?:succeeded|retry|raised)", log)
+    )
     pending = [name for name, tid in received if tid not in finished]
     return pending[-1] if pending else None
 
