@@ -7,7 +7,7 @@ DELPHI_VENV ?= .venv-delphi
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test check lint typecheck pytest install vllm bench bench-cache bench-memory \
-	bench-delphi bench-tokens clean
+	bench-delphi bench-tokens bench-query bench-service clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -67,3 +67,11 @@ bench-tokens: install
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(DELPHI_VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## Store queries on a million score rows: DuckDB search against the pandas path.
+bench-query: install
+	$(BIN)/python benchmarks/bench_query.py
+
+## The service: latents/s against an LLM endpoint with a fixed latency, Celery overhead.
+bench-service: install
+	$(BIN)/python benchmarks/bench_throughput.py

@@ -14,7 +14,8 @@ Every error the library raises on purpose is an ``AutointerpError``::
     │   ├── LLMUnavailableError   endpoint unreachable or refusing us (after capped retries)
     │   ├── LLMRequestError       the endpoint rejected the request (4xx other than 408/429): fatal
     │   └── LLMResponseError      a reply we could not use (empty, unparsable, wrong format)
-    └── StoreError                results could not be written or read back
+    ├── StoreError                results could not be written or read back
+    └── ServiceUnavailableError   the service's Redis cannot be reached (nothing was recorded)
 
 ``LLMTransientError`` is internal: the retry policy raises and catches it for errors worth
 retrying (timeouts, 408, 429, 5xx, dropped connections); when retries run out it becomes
@@ -38,6 +39,7 @@ __all__ = [
     "LLMTransientError",
     "LLMUnavailableError",
     "ModelError",
+    "ServiceUnavailableError",
     "StoreError",
     "UserInputError",
 ]
@@ -97,3 +99,7 @@ class LLMResponseError(LLMError):
 
 class StoreError(AutointerpError):
     """Results could not be written to, or read from, the Parquet store."""
+
+
+class ServiceUnavailableError(AutointerpError):
+    """The broker (Redis) cannot be reached; the job was not recorded."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -12,7 +11,7 @@ from fastapi.responses import JSONResponse
 from autointerp.api.auth import require_token
 from autointerp.api.models import JobRequest, JobSubmitted, Page, jsonable
 from autointerp.config import RunConfig
-from autointerp.errors import ConfigError
+from autointerp.errors import ConfigError, ServiceUnavailableError
 from autointerp.service.jobs import JobStore, check_config
 from autointerp.service.settings import ServiceSettings
 
@@ -72,22 +71,16 @@ def build_config(req: JobRequest) -> RunConfig:
     return cfg
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @router.post(
     "",
     status_code=202,
     response_model=JobSubmitted,
     dependencies=[Depends(require_token)],
     summary="Submit a run",
-    responses={422: {"description": "Invalid config (the message names the field)."}},
+    responses={
+        422: {"description": "Invalid config (the message names the field)."},
+        503: {"description": "No API token configured, or the queue (Redis) is down."},
+    },
 )
 def submit_job(req: JobRequest, request: Request) -> JobSubmitted:
     """Record the job (its id is a hash of the config: the same config is the same job)
@@ -98,16 +91,8 @@ def submit_job(req: JobRequest, request: Request) -> JobSubmitted:
 
     try:
         job_id, new = submit(cfg, origin="api", settings=settings)
-    except ConnectionError as exc:
-        raise HTTPException(
-            503, f"cannot reach the queue at {_redacted(settings.redis_url)}: {exc}"
-        ) from None
-    except Exception as exc:  # kombu/redis errors do not share a base class with OSError
-        if type(exc).__name__ not in ("OperationalError", "ConnectionError", "TimeoutError"):
-            raise
-        raise HTTPException(
-            503, f"cannot reach the queue at {_redacted(settings.redis_url)}: {exc}"
-        ) from None
+    except ServiceUnavailableError as exc:  # Redis down: nothing was recorded
+        raise HTTPException(503, str(exc)) from None
     url = request.app.url_path_for("job_status", job_id=job_id)
     return JobSubmitted(job_id=job_id, new=new, status_url=str(url))
 

@@ -215,9 +215,24 @@ class JobStore:
         return sorted(rows, key=lambda r: str(r.get("submitted_at")), reverse=True)
 
 
+def check_latents_syntax(spec: str) -> None:
+    """The form of a latent selection, before the SAE's size is known (the 'plan' step
+    checks the range against the checkpoint)."""
+    where = f"latents {spec!r}"
+    text = spec.strip()
+    if ":" in text and not text.startswith("live:"):
+        a, b = (x.strip() for x in text.split(":", 1))
+        if not all(x.isdigit() for x in (a, b) if x):
+            raise ConfigError(f"{where}: expected 'A:B' with non-negative integers A < B")
+        if a and b and int(a) >= int(b):
+            raise ConfigError(f"{where}: A:B needs A < B (B is exclusive)")
+        return
+    parse_latents(spec, 1 << 62)  # syntax only: no index is that large
+
+
 def check_config(cfg: RunConfig) -> None:
     """The checks a client can make without loading anything (the 'plan' step checks the
     rest: checkpoint, model, corpus, latent range against the SAE's size)."""
-    parse_latents(cfg.latents, 1 << 40)
+    check_latents_syntax(cfg.latents)
     if not cfg.scoring.scorers and cfg.explanations is None:
         raise ConfigError("scoring.scorers: give at least one scorer")

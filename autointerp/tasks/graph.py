@@ -4,6 +4,7 @@ task (which fans out into the rest; see :mod:`autointerp.tasks.tasks`)."""
 from __future__ import annotations
 
 from autointerp.config import RunConfig
+from autointerp.errors import ServiceUnavailableError
 from autointerp.service.jobs import JobStore
 from autointerp.service.settings import ServiceSettings, get_settings
 from autointerp.tasks.routing import load_routes
@@ -18,6 +19,7 @@ def submit(
     already finished is not enqueued again; any other resubmission restarts the graph,
     whose steps skip everything already on the store."""
     settings = settings or get_settings()
+    _ping(settings.redis_url)
     store = JobStore(settings.store)
     job_id, new = store.create(cfg, origin, settings.batch_size)
     if store.paths(job_id).finished.is_file():
@@ -29,3 +31,21 @@ def submit(
     with app.connection_for_write(settings.redis_url) as conn:
         plan_job.apply_async((job_id,), queue=load_routes()["plan"], connection=conn)
     return job_id, new
+
+
+def _ping(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        raise ServiceUnavailableError(
+            f"cannot reach Redis at {_redact(url)} ({exc}); start it (autointerp up) or set "
+            "AUTOINTERP_REDIS_URL"
+        ) from exc
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    head, sep, tail = url.rpartition("@")
+    return f"{head.split('//')[0]}//***@{tail}" if sep else url
