@@ -53,7 +53,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    from autointerp.store.search import primary_metrics
+    from autointerp.store.duck import primary_metrics
 
     primary_metrics()  # load the scorer registry once, before the first query
     yield

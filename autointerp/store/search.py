@@ -17,23 +17,21 @@ A missing or empty table folder reads as an empty table; an unreadable file rais
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from autointerp.errors import StoreError, UserInputError
+from autointerp.errors import UserInputError
+from autointerp.store.duck import METRICS as _METRICS
+from autointerp.store.duck import Store as _Store
+from autointerp.store.duck import cols as _cols
+from autointerp.store.duck import open_store as _open
+from autointerp.store.duck import score_sql as _score_sql
 from autointerp.store.query import list_runs
-from autointerp.store.schema import KEYS, SCHEMAS
 
 __all__ = [
     "LATENT_SORTS",
@@ -45,156 +43,12 @@ __all__ = [
     "search_scores",
 ]
 
-_METRICS = tuple(n for n in SCHEMAS["scores"].names if f"{n}_ci_low" in SCHEMAS["scores"].names)
 SCORE_SORTS = ("key", "score", "latent", "run_id", "checkpoint", "scorer", "created_at", *_METRICS)
 """Sort keys of :func:`search_scores` ('key' = run, latent, explanation, scorer)."""
 LATENT_SORTS = ("key", "score", "latent", "run_id", "checkpoint", "created_at")
 """Sort keys of :func:`search_latents` ('key' = run, latent, explanation)."""
 _EXPL_KEY = ("run_id", "latent", "explanation_id")
 _SCORE_KEY = (*_EXPL_KEY, "scorer")
-_NEWEST = "created_at DESC NULLS LAST, filename DESC, file_row_number DESC"
-
-
-@functools.cache
-def primary_metrics() -> dict[str, str]:
-    """Registered scorer -> the metric that summarises it (every other scorer: AUROC)."""
-    from scorers import SCORERS
-
-    return {name: SCORERS.get(name).primary_metric for name in SCORERS.names()}
-
-
-def _score_sql() -> str:
-    """SQL for a scores row's primary metric."""
-    cases = [
-        f"WHEN '{name}' THEN {metric}"
-        for name, metric in sorted(primary_metrics().items())
-        if metric != "auroc" and metric in _METRICS
-    ]
-    return f"(CASE scorer {' '.join(cases)} ELSE auroc END)" if cases else "auroc"
-
-
-def _cols(names: Sequence[str]) -> str:
-    return ", ".join(f'"{n}"' for n in names)
-
-
-@functools.cache
-def _database() -> duckdb.DuckDBPyConnection:
-    """One in-memory DuckDB per process (opening one costs ~40 ms; a cursor ~0.1 ms)."""
-    con = duckdb.connect()
-    con.execute("SET GLOBAL TimeZone = 'UTC'")
-    return con
-
-
-_SUPERSEDED: dict[tuple[str, str], tuple[Any, pa.Table]] = {}
-_LOCK = threading.Lock()
-
-
-class _Store:
-    """A DuckDB cursor with one view per table, ``<table>_v``: the newest row per key, with
-    every schema column plus ``filename`` and ``file_row_number``."""
-
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
-        with _LOCK:  # a cursor is its own connection: views stay local to it
-            self.con = _database().cursor()
-        self.files: dict[str, list[Path]] = {}
-
-    def view(self, table: str) -> str:
-        name = f"{table}_v"
-        if table in self.files:
-            return name
-        folder = self.root / table
-        files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
-        self.files[table] = files
-        self.con.register(f"{table}_empty", SCHEMAS[table].empty_table())
-        source = (
-            f"SELECT *, NULL::VARCHAR AS filename, NULL::BIGINT AS file_row_number "
-            f"FROM {table}_empty"
-        )
-        if files:
-            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-            source = (
-                f"SELECT * FROM read_parquet([{paths}], union_by_name = true, filename = true, "
-                f"file_row_number = true) UNION ALL BY NAME {source}"
-            )
-        with self.errors(table):
-            self.con.execute(f"CREATE TEMP VIEW {table}_raw AS {source}")
-            superseded = self._superseded(table, files) if files else None
-        if superseded is not None and superseded.num_rows:
-            self.con.register(f"{table}_old", superseded)
-            source = (
-                f"SELECT * FROM {table}_raw ANTI JOIN {table}_old USING (filename, file_row_number)"
-            )
-        else:
-            source = f"SELECT * FROM {table}_raw"
-        self.con.execute(f"CREATE TEMP VIEW {name} AS {source}")
-        return name
-
-    def _superseded(self, table: str, files: list[Path]) -> pa.Table:
-        """(filename, file_row_number) of every row a newer row of the same key replaces."""
-        stats = [p.stat() for p in files]
-        signature = [
-            (str(p), s.st_size, s.st_mtime_ns, s.st_ino) for p, s in zip(files, stats, strict=True)
-        ]
-        cache_key = (str(self.root.resolve()), table)
-        with _LOCK:
-            cached = _SUPERSEDED.get(cache_key)
-        if cached is not None and cached[0] == signature:
-            return cached[1]
-        keys = _cols(KEYS[table])
-        twice = f"SELECT {keys} FROM {table}_raw GROUP BY ALL HAVING count(*) > 1"
-        sql = (
-            f"SELECT filename, file_row_number FROM {table}_raw SEMI JOIN ({twice}) USING "
-            f"({keys}) QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {_NEWEST}) > 1"
-        )
-        superseded = self.con.sql(sql).to_arrow_table()
-        with _LOCK:
-            _SUPERSEDED[cache_key] = (signature, superseded)
-        return superseded
-
-    def rows(self, table: str, where: Sequence[str] = (), columns: str = "*") -> str:
-        """SQL selecting ``columns`` of the current rows of ``table`` matching ``where``."""
-        cond = f" WHERE {' AND '.join(where)}" if where else ""
-        return f"SELECT {columns} FROM {self.view(table)}{cond}"
-
-    def df(self, sql: str, params: Sequence[Any] = (), tables: Sequence[str] = ()) -> pd.DataFrame:
-        with self.errors(*tables):
-            table = self.con.sql(sql, params=list(params)).to_arrow_table()
-        out: pd.DataFrame = table.to_pandas()
-        return out.drop(columns=["filename", "file_row_number"], errors="ignore")
-
-    def count(self, sql: str, params: Sequence[Any], tables: Sequence[str]) -> int:
-        with self.errors(*tables):
-            rows = self.con.sql(f"SELECT count(*) FROM ({sql})", params=list(params)).fetchall()
-        return int(rows[0][0])
-
-    @contextmanager
-    def errors(self, *tables: str) -> Iterator[None]:
-        """Turn a failed read into a StoreError that names the unreadable file."""
-        try:
-            yield
-        except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException):
-            raise
-        except duckdb.Error as exc:
-            bad = next((p for t in tables or self.files for p in self.files[t] if _bad(p)), None)
-            raise StoreError(f"cannot read {bad or f'the store {self.root}'}: {exc}") from None
-
-
-def _bad(path: Path) -> bool:
-    try:
-        pq.read_metadata(path)
-    except Exception:
-        return True
-    return False
-
-
-@contextmanager
-def _open(root: Path | str) -> Iterator[_Store]:
-    store = _Store(root)
-    try:
-        yield store
-    finally:
-        store.con.close()
 
 
 class _Where:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from autointerp.service.redis_server import EmbeddedRedis, free_port
-from tests.store.test_search import build_store
+from tests.store.builders import build_store
 
 TOKEN = "s3cret-token"
 AUTOINTERP = str(Path(sys.executable).parent / "autointerp")

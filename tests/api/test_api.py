@@ -14,7 +14,7 @@ import redis as redis_client
 
 from autointerp.service.redis_server import EmbeddedRedis
 from tests.api.conftest import TOKEN, Server
-from tests.store.test_search import SHA_A, SHA_B, TEXTS
+from tests.store.builders import SHA_A, SHA_B, TEXTS
 
 
 def get(api: Server, path: str, **params: Any) -> Any:
