@@ -80,6 +80,11 @@ def add_service_commands(sub: Any) -> None:
     _store_option(up)
     up.add_argument("--port", type=int, default=8000, help="API port (default: 8000).")
     up.add_argument("--host", default="127.0.0.1", help="API host (default: 127.0.0.1).")
+    up.add_argument(
+        "--redis-port",
+        type=int,
+        help="Port of the embedded Redis (default: 6379 when free, else any free port).",
+    )
     up.add_argument("--workers", type=int, default=1, help="Worker processes (default: 1).")
     up.add_argument("--schedule", help="Schedule file for beat (default: none, no beat).")
 
@@ -201,6 +206,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        redis_port=args.redis_port,
         schedule=Path(args.schedule) if args.schedule else None,
     )
 

@@ -45,7 +45,10 @@ class ServiceSettings(BaseSettings):
     task_soft_time_limit: int = Field(3000, ge=1, description="Soft time limit per task (s).")
     task_time_limit: int = Field(3600, ge=1, description="Hard time limit per task (s).")
     llm_retries: int = Field(3, ge=0, description="Task retries after an LLM outage.")
-    retry_backoff_max: int = Field(600, ge=1, description="Cap of the retry backoff (s).")
+    retry_backoff_base: float = Field(
+        10.0, gt=0, description="First retry delay after an LLM outage (s); doubles each time."
+    )
+    retry_backoff_max: float = Field(600.0, gt=0, description="Cap of the retry backoff (s).")
     schedule_file: Path | None = Field(
         None, description="TOML schedule that 'autointerp beat' runs (see queue/schedule.toml)."
     )

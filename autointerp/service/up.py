@@ -67,7 +67,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run_up(
-    store: Path, host: str, port: int, workers: int = 1, schedule: Path | None = None
+    store: Path,
+    host: str,
+    port: int,
+    workers: int = 1,
+    schedule: Path | None = None,
+    redis_port: int | None = None,
 ) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     store = store.resolve()
@@ -76,7 +81,8 @@ def run_up(
     redis: EmbeddedRedis | None = None
     url = env.get("AUTOINTERP_REDIS_URL") or env.get("REDIS_URL")
     if not url:
-        redis_port = 6379 if _port_free(6379) else free_port()
+        if redis_port is None:
+            redis_port = 6379 if _port_free(6379) else free_port()
         redis = EmbeddedRedis(store / "redis", port=redis_port, persist=True).start()
         url = redis.url
     env["AUTOINTERP_REDIS_URL"] = url

@@ -65,7 +65,10 @@ def _step(
     except LLMUnavailableError as exc:
         settings = get_settings()
         if task.request.retries < settings.llm_retries:
-            wait = min(settings.retry_backoff_max, 10 * 2**task.request.retries)
+            wait = min(
+                settings.retry_backoff_max,
+                settings.retry_backoff_base * 2**task.request.retries,
+            )
             raise task.retry(exc=exc, countdown=wait, max_retries=settings.llm_retries) from exc
         store.fail(job_id, name, exc)
         return {"job_id": job_id, "failed": str(exc)}
