@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from autointerp.api.models import LatentDetailOut, Listing, Page, jsonable, records
+from autointerp.service.settings import results_root
 from autointerp.store.search import (
     latent_detail,
     list_checkpoints,
@@ -22,8 +23,8 @@ router = APIRouter(tags=["results"])
 Order = Literal["asc", "desc"]
 
 
-def _root(request: Request) -> Path:
-    root: Path = request.app.state.settings.store
+def _root(request: Request) -> Path | str:
+    root: Path | str = results_root(request.app.state.settings)
     return root
 
 

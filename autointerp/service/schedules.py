@@ -156,8 +156,12 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def planned_jobs(entry: Entry, store_root: Path) -> list[RunConfig]:
-    """The run configs one fire of ``entry`` stands for (before skipping existing jobs)."""
+def planned_jobs(
+    entry: Entry, store_root: Path, results: Path | str | None = None
+) -> list[RunConfig]:
+    """The run configs one fire of ``entry`` stands for (before skipping existing jobs);
+    ``results``: where the runs to re-score are stored (default: the store)."""
+    results = results or store_root
     if entry.action == "score_folder":
         assert entry.folder is not None
         folder = Path(entry.folder)
@@ -169,13 +173,14 @@ def planned_jobs(entry: Entry, store_root: Path) -> list[RunConfig]:
             if not p.name.startswith(".") and (p.is_dir() or p.suffix in CHECKPOINT_SUFFIXES)
         )
         return [RunConfig.from_dict({**entry.config, "sae": str(p.resolve())}) for p in found]
-    return [_rescore_config(entry, store_root, m) for m in _runs_to_rescore(entry, store_root)]
+    runs = _runs_to_rescore(entry, store_root, results)
+    return [_rescore_config(entry, store_root, results, m) for m in runs]
 
 
-def _runs_to_rescore(entry: Entry, store_root: Path) -> list[dict[str, Any]]:
+def _runs_to_rescore(entry: Entry, store_root: Path, results: Path | str) -> list[dict[str, Any]]:
     from autointerp.store import list_runs
 
-    runs = list_runs(store_root)
+    runs = list_runs(results)
     if entry.run_id:
         runs = [r for r in runs if r.get("run_id") == entry.run_id]
     if entry.checkpoint:
@@ -189,7 +194,9 @@ def _runs_to_rescore(entry: Entry, store_root: Path) -> list[dict[str, Any]]:
     ]
 
 
-def _rescore_config(entry: Entry, store_root: Path, manifest: dict[str, Any]) -> RunConfig:
+def _rescore_config(
+    entry: Entry, store_root: Path, results: Path | str, manifest: dict[str, Any]
+) -> RunConfig:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -199,7 +206,7 @@ def _rescore_config(entry: Entry, store_root: Path, manifest: dict[str, Any]) ->
     run_id = manifest["run_id"]
     path = store_root / "schedules" / entry.name / f"{run_id}-explanations.parquet"
     if not path.is_file():
-        expl = read_table(store_root, "explanations", run_id=run_id)
+        expl = read_table(results, "explanations", run_id=run_id)
         expl = expl[expl["status"] == "ok"][["latent", "explanation_id", "explanation"]]
         table = pa.Table.from_pandas(expl, preserve_index=False)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings", "get_settings"]
+__all__ = ["ServiceSettings", "get_settings", "results_root"]
 
 
 class ServiceSettings(BaseSettings):
@@ -29,6 +29,11 @@ class ServiceSettings(BaseSettings):
         Path("autointerp-store"),
         description="Shared storage root: job records, staged batch results and the Parquet "
         "tables (the same layout 'autointerp run --out' writes).",
+    )
+    results_url: str | None = Field(
+        None,
+        description="Where finished jobs write their tables: a path or any fsspec URL such as "
+        "s3://bucket/prefix (default: the store itself).",
     )
     api_token: str | None = Field(
         None,
@@ -55,6 +60,11 @@ class ServiceSettings(BaseSettings):
     beat_state: Path | None = Field(
         None, description="Where beat keeps its last-run times (default: <store>/beat/)."
     )
+
+
+def results_root(settings: ServiceSettings) -> Path | str:
+    """Where the result tables live: ``results_url`` when set, else the store."""
+    return settings.results_url or settings.store
 
 
 def get_settings() -> ServiceSettings:

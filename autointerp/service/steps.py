@@ -46,6 +46,7 @@ from autointerp.results import (
 from autointerp.sampling import sample_latent
 from autointerp.service import codec
 from autointerp.service.jobs import JobStore, write_json
+from autointerp.service.settings import get_settings, results_root
 from autointerp.store import RunWriter
 from autointerp.store.writer import to_table
 from scorers import SCORERS
@@ -301,7 +302,7 @@ def finalise(store: JobStore, job_id: str) -> dict[str, Any]:
     for i in range(len(batches)):
         _, batch_samples = codec.load_records(codec.load(paths.batch(i) / "records.json"))
         samples += batch_samples
-    writer = RunWriter(store.root, info["run_id"])
+    writer = RunWriter(results_root(get_settings()), info["run_id"])
     writer.add("latents", latents_frame(stats, samples, prov, int(info["d_sae"])))
     for name in BATCH_TABLES:
         parts = [paths.batch(i) / "tables" / f"{name}.parquet" for i in range(len(batches))]

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autointerp.errors import StoreError
+from autointerp.store.remote import filesystem, is_url
 from autointerp.store.schema import KEYS, SCHEMAS
 
 __all__ = ["METRICS", "Store", "cols", "open_store", "primary_metrics", "score_sql"]
@@ -61,22 +62,58 @@ _SUPERSEDED: dict[tuple[str, str], tuple[Any, pa.Table]] = {}
 _LOCK = threading.Lock()
 
 
+def _register(fs: Any) -> None:
+    """Let DuckDB read ``fs``'s URLs (one filesystem per protocol per process; the newest
+    instance replaces an older one, e.g. after its credentials changed). Call under _LOCK."""
+    db = _database()
+    names = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    for name in names:
+        if db.filesystem_is_registered(name):
+            db.unregister_filesystem(name)
+    db.register_filesystem(fs)
+
+
 class Store:
     """A DuckDB cursor with one view per table, ``<table>_v``: the newest row per key, with
     every schema column plus ``filename`` and ``file_row_number``."""
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+        self.url = str(root).rstrip("/") if is_url(root) else None
+        self.root = Path(root) if self.url is None else Path()
+        self.fs: Any = None
         with _LOCK:  # a cursor is its own connection: views stay local to it
             self.con = _database().cursor()
-        self.files: dict[str, list[Path]] = {}
+            if self.url is not None:
+                self.fs, self.base = filesystem(self.url)
+                _register(self.fs)
+        self.files: dict[str, list[Any]] = {}
+
+    def _list(self, table: str) -> list[Any]:
+        if self.fs is None:
+            folder = self.root / table
+            return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+        found = sorted(str(p) for p in self.fs.glob(f"{self.base}/{table}/*.parquet"))
+        names = [p for p in found if not p.rsplit("/", 1)[-1].startswith(".")]
+        return [self.fs.unstrip_protocol(p) for p in names]
+
+    def _signature(self, files: list[Any]) -> list[Any]:
+        if self.fs is None:
+            stats = [p.stat() for p in files]
+            return [
+                (str(p), s.st_size, s.st_mtime_ns, s.st_ino)
+                for p, s in zip(files, stats, strict=True)
+            ]
+        infos = [self.fs.info(p) for p in files]
+        return [
+            (p, i.get("size"), str(i.get("LastModified") or i.get("mtime") or i.get("ETag")))
+            for p, i in zip(files, infos, strict=True)
+        ]
 
     def view(self, table: str) -> str:
         name = f"{table}_v"
         if table in self.files:
             return name
-        folder = self.root / table
-        files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+        files = self._list(table)
         self.files[table] = files
         self.con.register(f"{table}_empty", SCHEMAS[table].empty_table())
         source = (
@@ -104,11 +141,8 @@ class Store:
 
     def _superseded(self, table: str, files: list[Path]) -> pa.Table:
         """(filename, file_row_number) of every row a newer row of the same key replaces."""
-        stats = [p.stat() for p in files]
-        signature = [
-            (str(p), s.st_size, s.st_mtime_ns, s.st_ino) for p, s in zip(files, stats, strict=True)
-        ]
-        cache_key = (str(self.root.resolve()), table)
+        signature = self._signature(files)
+        cache_key = (self.url or str(self.root.resolve()), table)
         with _LOCK:
             cached = _SUPERSEDED.get(cache_key)
         if cached is not None and cached[0] == signature:
@@ -148,13 +182,16 @@ class Store:
         except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException):
             raise
         except duckdb.Error as exc:
-            bad = next((p for t in tables or self.files for p in self.files[t] if _bad(p)), None)
+            bad = next(
+                (p for t in tables or self.files for p in self.files[t] if _bad(p, self.fs)),
+                None,
+            )
             raise StoreError(f"cannot read {bad or f'the store {self.root}'}: {exc}") from None
 
 
-def _bad(path: Path) -> bool:
+def _bad(path: Any, fs: Any = None) -> bool:
     try:
-        pq.read_metadata(path)
+        pq.read_metadata(path, filesystem=fs)
     except Exception:
         return True
     return False

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autointerp.errors import StoreError
+from autointerp.store.remote import filesystem, is_url
 from autointerp.store.schema import KEYS, SCHEMAS
 
 __all__ = ["RunWriter", "to_table"]
@@ -54,10 +55,13 @@ def _atomic_write(path: Path, write: Any) -> None:
 
 
 class RunWriter:
-    """Collects one run's tables and writes them all at once."""
+    """Collects one run's tables and writes them all at once, under a local directory or an
+    fsspec URL (``s3://bucket/prefix``: each file is one PUT, which object stores apply
+    atomically; the manifest goes last)."""
 
     def __init__(self, root: Path | str, run_id: str) -> None:
-        self.root = Path(root)
+        self.url = str(root) if is_url(root) else None
+        self.root = Path(root) if self.url is None else Path()
         self.run_id = run_id
         self._tables: dict[str, pa.Table] = {}
 
@@ -66,19 +70,38 @@ class RunWriter:
             raise StoreError(f"unknown table {name!r}; known: {', '.join(SCHEMAS)}")
         self._tables[name] = to_table(name, df)
 
-    def commit(self, manifest: dict[str, Any]) -> dict[str, Path]:
+    def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write every table, then the manifest; returns table -> path (or URL)."""
+        text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+        if self.url is not None:
+            return self._commit_remote(self.url, text)
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"output path {self.root} exists and is not a directory")
-        written: dict[str, Path] = {}
+        written: dict[str, Any] = {}
         try:
             for name, table in self._tables.items():
                 path = self.root / name / f"{self.run_id}.parquet"
                 _atomic_write(path, lambda tmp, t=table: pq.write_table(t, tmp))
                 written[name] = path
             manifest_path = self.root / "runs" / f"{self.run_id}.json"
-            text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
             _atomic_write(manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
             written["runs"] = manifest_path
         except OSError as exc:
             raise StoreError(f"cannot write results under {self.root}: {exc}") from exc
+        return written
+
+    def _commit_remote(self, url: str, manifest: str) -> dict[str, Any]:
+        fs, base = filesystem(url)
+        written: dict[str, Any] = {}
+        try:
+            for name, table in self._tables.items():
+                sink = pa.BufferOutputStream()
+                pq.write_table(table, sink)
+                path = f"{base}/{name}/{self.run_id}.parquet"
+                fs.pipe_file(path, sink.getvalue().to_pybytes())
+                written[name] = f"{url.rstrip('/')}/{name}/{self.run_id}.parquet"
+            fs.pipe_file(f"{base}/runs/{self.run_id}.json", manifest.encode())
+            written["runs"] = f"{url.rstrip('/')}/runs/{self.run_id}.json"
+        except Exception as exc:
+            raise StoreError(f"cannot write results under {url}: {exc}") from exc
         return written

@@ -23,7 +23,7 @@ from celery.schedules import crontab
 from autointerp.errors import ConfigError
 from autointerp.service.jobs import JobStore, job_id_for
 from autointerp.service.schedules import Entry, load_schedule, planned_jobs
-from autointerp.service.settings import get_settings
+from autointerp.service.settings import get_settings, results_root
 from autointerp.tasks.app import app
 from autointerp.tasks.graph import submit
 from autointerp.tasks.routing import load_routes
@@ -48,7 +48,7 @@ def scheduled(self: Task, entry: dict[str, Any]) -> dict[str, Any]:
     try:
         store = JobStore(settings.store)
         submitted, existing = [], []
-        for cfg in planned_jobs(item, store.root):
+        for cfg in planned_jobs(item, store.root, results_root(settings)):
             job_id = job_id_for(cfg)
             if store.exists(job_id) and store.status(job_id)["state"] not in (
                 "failed",
