@@ -128,3 +128,36 @@ def test_routing_file_in_queue_folder_equals_the_defaults(tmp_path: Path) -> Non
     bad.write_text('[routes]\nexplian = "llm"\n')
     with pytest.raises(ConfigError, match="unknown steps"):
         load_routes(bad)
+
+
+def test_rescore_plans_one_job_per_stored_run_with_its_explanations(tmp_path: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    from autointerp.store import read_table
+    from tests.store.builders import SHA_A, build_store
+
+    store = build_store(tmp_path / "store")
+    for path in (store / "runs").glob("*.json"):
+        manifest = json.loads(path.read_text())
+        manifest["config"] = RunConfig(latents="0:6", seed=7).to_dict()
+        path.write_text(json.dumps(manifest))
+    (tmp_path / "s.toml").write_text(
+        f'[[entry]]\nname = "re"\nevery = "1h"\naction = "rescore"\ncheckpoint = "{SHA_A[:6]}"\n'
+        '[entry.config]\n"scoring.scorers" = ["embedding"]\n'
+    )
+    (entry,) = load_schedule(tmp_path / "s.toml")
+    cfgs = planned_jobs(entry, store)
+    assert len(cfgs) == 2  # checkpoint A has runs ra1 and ra2; B's run is left alone
+    for cfg in cfgs:
+        assert cfg.scoring.scorers == ("embedding",)
+        assert (cfg.latents, cfg.seed) == ("0:6", 7)  # the stored run's own config
+        assert cfg.explanations is not None
+        exported = pd.read_parquet(cfg.explanations)
+        run_id = Path(cfg.explanations).name.split("-")[0]
+        stored = read_table(store, "explanations", run_id=run_id)
+        ok = stored[stored["status"] == "ok"]
+        assert sorted(exported["latent"]) == sorted(ok["latent"])
+    # Firing again plans the same jobs (same configs -> same job ids: nothing runs twice).
+    assert planned_jobs(entry, store) == cfgs
