@@ -105,7 +105,7 @@ class JobStore:
     def exists(self, job_id: str) -> bool:
         return self.paths(job_id).job.is_file()
 
-    def create(self, cfg: RunConfig, origin: str = "cli", batch_size: int = 8) -> tuple[str, bool]:
+    def create(self, cfg: RunConfig, origin: str = "cli", batch_size: int = 32) -> tuple[str, bool]:
         """Record a job for ``cfg``; returns (job id, whether it was new). A resubmitted job
         loses its cancelled/failed markers and keeps every finished step (and its batches).
         ``batch_size``: latents per sample/explain/score batch."""

@@ -13,6 +13,7 @@ resubmitted job — writes its rows once. Nothing here imports Celery.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,20 +74,22 @@ class NotReadyError(AutointerpError):
 
 
 _PREPARED: OrderedDict[str, Prepared] = OrderedDict()
+_PREPARED_LOCK = threading.Lock()
 _KEEP = 2
 
 
 def prepared(store: JobStore, job_id: str) -> Prepared:
     """The job's loaded inputs (model, SAE, corpus, LLM), kept for the next steps of the
     same job in this worker process (the two most recent jobs)."""
-    if job_id in _PREPARED:
-        _PREPARED.move_to_end(job_id)
-        return _PREPARED[job_id]
-    prep = prepare(store.config(job_id))
-    _PREPARED[job_id] = prep
-    while len(_PREPARED) > _KEEP:
-        _PREPARED.popitem(last=False)
-    return prep
+    with _PREPARED_LOCK:  # a threads-pool worker loads a job once, not once per thread
+        if job_id in _PREPARED:
+            _PREPARED.move_to_end(job_id)
+            return _PREPARED[job_id]
+        prep = prepare(store.config(job_id))
+        _PREPARED[job_id] = prep
+        while len(_PREPARED) > _KEEP:
+            _PREPARED.popitem(last=False)
+        return prep
 
 
 def _activations(store: JobStore) -> Path:
