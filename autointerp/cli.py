@@ -110,6 +110,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from autointerp.cli_service import add_service_commands
 
     add_service_commands(sub)
+    from autointerp.cli_compare import add_compare_commands
+
+    add_compare_commands(sub)
     return parser
 
 
@@ -381,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     from autointerp.cli_service import SERVICE_COMMANDS
 
     COMMANDS.update(SERVICE_COMMANDS)
+    from autointerp.cli_compare import COMPARE_COMMANDS
+
+    COMMANDS.update(COMPARE_COMMANDS)
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not args.command:
