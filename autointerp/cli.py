@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from autointerp import __version__
-from autointerp.config import RunConfig, config_docs
+from autointerp.config import RunConfig, config_docs, deep_merge
 from autointerp.errors import AutointerpError, ConfigError
 
 __all__ = ["main"]
@@ -178,16 +178,6 @@ def _assign(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Defaults <- --config file <- explicit flags <- --set overrides."""
     data: dict[str, Any] = RunConfig().to_dict()
@@ -198,7 +188,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             raise ConfigError(f"--config {args.config}: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"--config {args.config}: expected a JSON object")
-        data = _merge(data, loaded)
+        data = deep_merge(data, loaded)
     flags = {
         "sae": args.sae,
         "model": args.model,

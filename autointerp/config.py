@@ -402,3 +402,14 @@ def config_docs(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, str,
         else:
             rows.append((name, repr(f.default), f.metadata.get("doc", "")))
     return rows
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` laid over it, section by section (partial run configs)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

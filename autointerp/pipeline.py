@@ -285,6 +285,24 @@ def score_all(
     return results
 
 
+def run_inputs(prep: Prepared) -> dict[str, Any]:
+    """What a run read (checkpoint, model, corpus, LLM), for its manifest."""
+    return {
+        "sae_path": prep.sae.info.path,
+        "sae_sha256": prep.sae.info.sha256,
+        "sae_format": prep.sae.info.format,
+        "architecture": prep.sae.info.architecture,
+        "hook_name": prep.sae.info.hook_name,
+        "model": prep.subject.name,
+        "model_path": prep.subject.path,
+        "model_dtype": str(prep.subject.dtype).removeprefix("torch."),
+        "corpus": prep.windows.source,
+        "corpus_fingerprint": prep.windows.fingerprint,
+        "n_windows": prep.windows.n_windows,
+        "llm": prep.llm.name,
+    }
+
+
 def run(
     cfg: RunConfig, out: Path | str, *, progress: bool = True, llm: LLM | None = None
 ) -> RunResult:
@@ -328,20 +346,7 @@ def run(
             "created_at": created.isoformat(),
             "autointerp_version": __version__,
             "config": cfg.to_dict(),
-            "inputs": {
-                "sae_path": prep.sae.info.path,
-                "sae_sha256": prep.sae.info.sha256,
-                "sae_format": prep.sae.info.format,
-                "architecture": prep.sae.info.architecture,
-                "hook_name": prep.sae.info.hook_name,
-                "model": prep.subject.name,
-                "model_path": prep.subject.path,
-                "model_dtype": str(prep.subject.dtype).removeprefix("torch."),
-                "corpus": prep.windows.source,
-                "corpus_fingerprint": prep.windows.fingerprint,
-                "n_windows": prep.windows.n_windows,
-                "llm": prep.llm.name,
-            },
+            "inputs": run_inputs(prep),
             "timings_s": timer.seconds,
         }
         files = writer.commit(manifest)

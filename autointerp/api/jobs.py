@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from autointerp.api.auth import require_token
 from autointerp.api.models import JobRequest, JobSubmitted, Page, jsonable
-from autointerp.config import RunConfig
+from autointerp.config import RunConfig, deep_merge
 from autointerp.errors import ConfigError, ServiceUnavailableError
 from autointerp.service.jobs import JobStore, check_config
 from autointerp.service.settings import ServiceSettings
@@ -35,20 +34,10 @@ def _settings(request: Request) -> ServiceSettings:
     return settings
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def build_config(req: JobRequest) -> RunConfig:
     """Defaults <- ``req.config`` <- the flat fields; checked as a worker would check it
     before loading anything (ConfigError naming the field otherwise)."""
-    data = _merge(RunConfig().to_dict(), req.config)
+    data = deep_merge(RunConfig().to_dict(), req.config)
     for name, dotted in _FLAT.items():
         value = getattr(req, name)
         if value is None:

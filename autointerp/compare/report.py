@@ -16,7 +16,6 @@ renamed into place.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import pyarrow.parquet as pq
 from autointerp.compare.core import Comparison, PairResult
 from autointerp.compare.sources import Checkpoint
 from autointerp.errors import ConfigError, StoreError
+from autointerp.store.atomic import atomic_write
 
 __all__ = ["PAIRS_SCHEMA", "pairs_frame", "write_report"]
 
@@ -124,14 +124,10 @@ def pairs_frame(comparison: Comparison) -> pd.DataFrame:
 
 
 def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        write(tmp)
-        tmp.replace(path)
+        atomic_write(path, write)
     except OSError as exc:
         raise StoreError(f"cannot write {path}: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _figure(width: float, height: float) -> Any:

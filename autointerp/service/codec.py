@@ -5,8 +5,6 @@ run step by step gives the same tables as ``autointerp run``."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,10 +14,10 @@ import numpy as np
 from autointerp.errors import StoreError
 from autointerp.records import Example, Explanation, LatentRecord
 from autointerp.sampling import LatentSample
+from autointerp.store.atomic import atomic_write
 from scorers.base import ScoreResult
 
 __all__ = [
-    "atomic",
     "dump_explanations",
     "dump_records",
     "dump_scores",
@@ -39,20 +37,9 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
 
-def atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """``write(tmp)`` then rename ``tmp`` onto ``path``: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save(path: Path, data: Any) -> None:
     text = json.dumps(data, default=_default)
-    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def load(path: Path) -> Any:

@@ -19,7 +19,6 @@ job: its finished steps are skipped and only missing latents are worked on.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 from autointerp.config import RunConfig
 from autointerp.errors import ConfigError, StoreError, UserInputError
 from autointerp.inputs import parse_latents
+from autointerp.store.atomic import atomic_write
 
 __all__ = ["JobNotFoundError", "JobStore", "job_id_for", "write_json"]
 
@@ -43,10 +43,8 @@ def job_id_for(cfg: RunConfig) -> str:
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file + rename): readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
-    tmp.replace(path)
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _read_json(path: Path) -> Any:

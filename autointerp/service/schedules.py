@@ -10,11 +10,13 @@
     latents = "live:64"
     scoring.scorers = ["detection", "fuzz"]
 
-``rescore`` re-scores the explanations of stored runs (``run_id`` = one run, or every run of
-``checkpoint`` = a sae_sha256 prefix) with the entry's config (new scorers, another scorer
-model). Each fire is idempotent: jobs are named by their config, so an entry that fires
-again (a missed run caught up, an overlapping fire, a second beat) submits only jobs that
-do not exist yet.
+``compare`` compares checkpoints (``checkpoints = ["3f2a", "7c0d"]`` or ``"all"``) and writes
+the report under ``<store>/comparisons/<entry>/<key>/``, the key naming the runs compared (a
+fire with no new runs writes nothing). ``rescore`` re-scores the explanations of stored
+runs (``run_id`` = one run, or every run of ``checkpoint`` = a sae_sha256 prefix) with the
+entry's config (new scorers, another scorer model). Each fire is idempotent: jobs are
+named by their config, so an entry that fires again (a missed run caught up, an overlapping
+fire, a second beat) submits only jobs that do not exist yet.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autointerp.config import RunConfig
+from autointerp.config import RunConfig, deep_merge
 from autointerp.errors import ConfigError
 
 __all__ = ["ACTIONS", "Entry", "load_schedule", "parse_every"]
 
-ACTIONS = ("score_folder", "rescore")
+ACTIONS = ("score_folder", "rescore", "compare")
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh])\s*$")
 
 
@@ -44,6 +46,11 @@ class Entry:
     folder: str | None = None
     run_id: str | None = None
     checkpoint: str | None = None
+    checkpoints: list[str] | str | None = None
+    """compare: sae_sha256 prefixes or run ids, or "all" (every checkpoint with
+    explanations)."""
+    embedder: str = "minilm"
+    """compare: the explanation embedder (offline: 'minilm' or 'st:<model>')."""
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +108,11 @@ def _entry(raw: Any, where: str) -> Entry:
         raise ConfigError(f"{where}: action 'score_folder' needs 'folder'")
     if action == "rescore" and not (raw.get("run_id") or raw.get("checkpoint")):
         raise ConfigError(f"{where}: action 'rescore' needs 'run_id' or 'checkpoint'")
+    cks = raw.get("checkpoints")
+    if action == "compare" and not (cks == "all" or (isinstance(cks, list) and len(cks) >= 2)):
+        raise ConfigError(
+            f"{where}: action 'compare' needs checkpoints = \"all\" or a list of 2 or more"
+        )
     return Entry(
         name=name,
         action=str(action),
@@ -109,6 +121,8 @@ def _entry(raw: Any, where: str) -> Entry:
         folder=raw.get("folder"),
         run_id=raw.get("run_id"),
         checkpoint=raw.get("checkpoint"),
+        checkpoints=cks,
+        embedder=str(raw.get("embedder") or "minilm"),
         config=config,
     )
 
@@ -144,16 +158,6 @@ def load_schedule(path: Path | str) -> list[Entry]:
 
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".bin")
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def planned_jobs(
@@ -200,8 +204,8 @@ def _rescore_config(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from autointerp.service.codec import atomic
     from autointerp.store import read_table
+    from autointerp.store.atomic import atomic_write
 
     run_id = manifest["run_id"]
     path = store_root / "schedules" / entry.name / f"{run_id}-explanations.parquet"
@@ -213,7 +217,37 @@ def _rescore_config(
         def write(tmp: Path) -> None:
             pq.write_table(table, tmp)
 
-        atomic(path, write)
-    data = _merge(manifest["config"], entry.config)
+        atomic_write(path, write)
+    data = deep_merge(manifest["config"], entry.config)
     data["explanations"] = str(path)
     return RunConfig.from_dict(data)
+
+
+def compare_entry(entry: Entry, store_root: Path, results: Path | str) -> dict[str, Any]:
+    """One fire of a ``compare`` entry: the report of the named checkpoints, unless the
+    same runs were compared before."""
+    import hashlib
+    import json
+
+    from autointerp.compare import (
+        all_checkpoint_specs,
+        cached,
+        compare,
+        load_checkpoints,
+        make_embedder,
+        write_report,
+    )
+    from autointerp.paths import cache_dir
+
+    specs = all_checkpoint_specs(results) if entry.checkpoints == "all" else entry.checkpoints
+    specs = list(specs or [])
+    if len(specs) < 2:
+        return {"entry": entry.name, "skipped": "fewer than 2 checkpoints with explanations"}
+    runs = sorted({r for c in load_checkpoints(results, specs) for r in c.run_ids})
+    blob = json.dumps([specs, runs, entry.embedder]).encode()
+    out = store_root / "comparisons" / entry.name / hashlib.sha256(blob).hexdigest()[:16]
+    if (out / "summary.json").is_file():
+        return {"entry": entry.name, "existing": str(out)}
+    embedder = cached(make_embedder(entry.embedder), cache_dir("embeddings"))
+    write_report(compare(results, specs, embedder), out)
+    return {"entry": entry.name, "written": str(out)}

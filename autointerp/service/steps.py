@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autointerp import __version__
@@ -34,6 +33,7 @@ from autointerp.pipeline import (
     build_records,
     explanations_for,
     prepare,
+    run_inputs,
     score_all,
     select_samples,
 )
@@ -49,6 +49,7 @@ from autointerp.service import codec
 from autointerp.service.jobs import JobStore, write_json
 from autointerp.service.settings import get_settings, results_root
 from autointerp.store import RunWriter
+from autointerp.store.atomic import atomic_parquet
 from autointerp.store.writer import to_table
 from scorers import SCORERS
 
@@ -141,20 +142,7 @@ def plan(store: JobStore, job_id: str) -> dict[str, Any]:
         },
         "llm": prep.llm.name,
         "d_sae": prep.sae.d_sae,
-        "inputs": {
-            "sae_path": prep.sae.info.path,
-            "sae_sha256": prep.sae.info.sha256,
-            "sae_format": prep.sae.info.format,
-            "architecture": prep.sae.info.architecture,
-            "hook_name": prep.sae.info.hook_name,
-            "model": prep.subject.name,
-            "model_path": prep.subject.path,
-            "model_dtype": str(prep.subject.dtype).removeprefix("torch."),
-            "corpus": prep.windows.source,
-            "corpus_fingerprint": prep.windows.fingerprint,
-            "n_windows": prep.windows.n_windows,
-            "llm": prep.llm.name,
-        },
+        "inputs": run_inputs(prep),
     }
     write_json(store.paths(job_id).plan, info)
     return {"n_shards": n_shards}
@@ -281,7 +269,7 @@ def write_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
             "judgements": judgements_frame(results, llm_prov, versions),
         }
         for name, df in frames.items():
-            _write_parquet(folder / "tables" / f"{name}.parquet", to_table(name, df))
+            atomic_parquet(folder / "tables" / f"{name}.parquet", to_table(name, df))
         store.mark(job_id, step)
     batches = _plan(store, job_id)["batches"]
     complete = all(store.is_marked(job_id, f"batch-{i:05d}") for i in range(len(batches)))
@@ -329,10 +317,3 @@ def finalise(store: JobStore, job_id: str) -> dict[str, Any]:
         {"at": datetime.now(UTC).isoformat(), "run_id": info["run_id"], "files": files},
     )
     return {"run_id": info["run_id"], "latents": sum(len(b) for b in batches)}
-
-
-def _write_parquet(path: Path, table: pa.Table) -> None:
-    def write(tmp: Path) -> None:
-        pq.write_table(table, tmp)
-
-    codec.atomic(path, write)

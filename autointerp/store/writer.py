@@ -10,7 +10,6 @@ files in the same directory are never touched.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autointerp.errors import StoreError
+from autointerp.store.atomic import atomic_parquet, atomic_write
 from autointerp.store.remote import filesystem, is_url
 from autointerp.store.schema import KEYS, SCHEMAS
 
@@ -42,16 +42,6 @@ def to_table(name: str, df: pd.DataFrame) -> pa.Table:
         return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
         raise StoreError(f"table {name!r} does not match its schema: {exc}") from exc
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class RunWriter:
@@ -81,10 +71,10 @@ class RunWriter:
         try:
             for name, table in self._tables.items():
                 path = self.root / name / f"{self.run_id}.parquet"
-                _atomic_write(path, lambda tmp, t=table: pq.write_table(t, tmp))
+                atomic_parquet(path, table)
                 written[name] = path
             manifest_path = self.root / "runs" / f"{self.run_id}.json"
-            _atomic_write(manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            atomic_write(manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
             written["runs"] = manifest_path
         except OSError as exc:
             raise StoreError(f"cannot write results under {self.root}: {exc}") from exc

@@ -22,7 +22,7 @@ from celery.schedules import crontab
 
 from autointerp.errors import ConfigError
 from autointerp.service.jobs import JobStore, job_id_for
-from autointerp.service.schedules import Entry, load_schedule, planned_jobs
+from autointerp.service.schedules import Entry, compare_entry, load_schedule, planned_jobs
 from autointerp.service.settings import get_settings, results_root
 from autointerp.tasks.app import app
 from autointerp.tasks.graph import submit
@@ -47,6 +47,8 @@ def scheduled(self: Task, entry: dict[str, Any]) -> dict[str, Any]:
         return {"entry": item.name, "skipped": "a fire of this entry is still running"}
     try:
         store = JobStore(settings.store)
+        if item.action == "compare":
+            return compare_entry(item, store.root, results_root(settings))
         submitted, existing = [], []
         for cfg in planned_jobs(item, store.root, results_root(settings)):
             job_id = job_id_for(cfg)

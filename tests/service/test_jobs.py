@@ -161,3 +161,26 @@ def test_rescore_plans_one_job_per_stored_run_with_its_explanations(tmp_path: Pa
         assert sorted(exported["latent"]) == sorted(ok["latent"])
     # Firing again plans the same jobs (same configs -> same job ids: nothing runs twice).
     assert planned_jobs(entry, store) == cfgs
+
+
+def test_compare_entry_writes_its_report_once_per_set_of_runs(tmp_path: Path) -> None:
+    from autointerp.saes import load_sae
+    from autointerp.service.schedules import compare_entry
+    from tests.compare import build_store as build_compare_store
+
+    demo, rand = load_sae("demo").info.sha256, load_sae("random:demo").info.sha256
+    store = build_compare_store(tmp_path / "store", demo, rand)
+    (tmp_path / "s.toml").write_text(
+        '[[entry]]\nname = "layers"\ncron = "0 3 * * *"\naction = "compare"\n'
+        f'checkpoints = ["{demo[:8]}", "{rand[:8]}"]\n'
+    )
+    (entry,) = load_schedule(tmp_path / "s.toml")
+    first = compare_entry(entry, store, store)
+    out = Path(first["written"])
+    assert (out / "summary.json").is_file() and (out / "pairs.parquet").is_file()
+    assert (out / "heatmap.png").stat().st_size > 1000
+    assert compare_entry(entry, store, store) == {"entry": "layers", "existing": str(out)}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[entry]]\nname = "x"\nevery = "1h"\naction = "compare"\ncheckpoints = ["a"]\n')
+    with pytest.raises(ConfigError, match="2 or more"):
+        load_schedule(bad)
