@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from autointerp import __version__
-from autointerp.config import RunConfig, config_docs, deep_merge
+from autointerp.config import RunConfig, config_docs
+from autointerp.config_dicts import assign_dotted, deep_merge
 from autointerp.errors import AutointerpError, ConfigError
 
 __all__ = ["main"]
@@ -168,16 +169,6 @@ def add_config_options(run: argparse.ArgumentParser) -> None:
     )
 
 
-def _assign(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *sections, last = dotted.split(".")
-    node = data
-    for key in sections:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"{dotted}: {key!r} is not a config section")
-    node[last] = value
-
-
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Defaults <- --config file <- explicit flags <- --set overrides."""
     data: dict[str, Any] = RunConfig().to_dict()
@@ -206,7 +197,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     }
     for dotted, value in flags.items():
         if value is not None:
-            _assign(data, dotted, value)
+            assign_dotted(data, dotted, value)
     for item in args.set:
         key, sep, raw = item.partition("=")
         if not sep:
@@ -215,7 +206,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        _assign(data, key.strip(), value)
+        assign_dotted(data, key.strip(), value)
     cfg = RunConfig.from_dict(data)
     if args.llm or args.llm_model:
         from autointerp.llm import llm_config_from_spec

@@ -12,11 +12,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar
 
+from autointerp.config_dicts import from_dict, to_jsonable
 from autointerp.errors import ConfigError
 
 __all__ = [
@@ -314,82 +313,19 @@ class RunConfig:
     scoring: ScoringConfig = field(default_factory=ScoringConfig, metadata={"doc": "Scoring."})
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(self)  # type: ignore[no-any-return]
+        return to_jsonable(self)  # type: ignore[no-any-return]
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return _from_dict(cls, data, "config")
+        return from_dict(cls, data, "config")
 
     def fingerprint(self) -> str:
         """A short stable hash of every field (used to derive the run id)."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _to_jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
-        return [_to_jsonable(v) for v in value]
-    return value
-
-
-def _from_dict(cls: type[T], data: Any, where: str) -> T:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
-        )
-    kwargs = {name: _coerce(hints[name], data[name], f"{where}.{name}") for name in data}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # pragma: no cover - all keys were checked above
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin, args = get_origin(tp), get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        return _from_dict(tp, value, where)  # type: ignore[arg-type]
-    if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, where)
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
-        return value
-    if origin is tuple:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return tuple(_coerce(args[0], v, where) for v in value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
 
 
 def config_docs(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, str, str]]:
@@ -402,14 +338,3 @@ def config_docs(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, str,
         else:
             rows.append((name, repr(f.default), f.metadata.get("doc", "")))
     return rows
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``override`` laid over it, section by section (partial run configs)."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out

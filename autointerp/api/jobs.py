@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 
 from autointerp.api.auth import require_token
 from autointerp.api.models import JobRequest, JobSubmitted, Page, jsonable
-from autointerp.config import RunConfig, deep_merge
-from autointerp.errors import ConfigError, ServiceUnavailableError
+from autointerp.config import RunConfig
+from autointerp.config_dicts import assign_dotted, deep_merge
+from autointerp.errors import ServiceUnavailableError
 from autointerp.service.jobs import JobStore, check_config
 from autointerp.service.settings import ServiceSettings
 
@@ -42,13 +43,7 @@ def build_config(req: JobRequest) -> RunConfig:
         value = getattr(req, name)
         if value is None:
             continue
-        *sections, last = dotted.split(".")
-        node = data
-        for section in sections:
-            node = node.setdefault(section, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"config.{section}: expected an object")
-        node[last] = value
+        assign_dotted(data, dotted, value)
     cfg = RunConfig.from_dict(data)
     if req.llm or req.llm_model:
         from autointerp.llm import llm_config_from_spec

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autointerp.config import RunConfig, deep_merge
+from autointerp.config import RunConfig
+from autointerp.config_dicts import deep_merge
 from autointerp.errors import ConfigError
 
 __all__ = ["ACTIONS", "Entry", "load_schedule", "parse_every"]
