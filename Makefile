@@ -6,7 +6,7 @@ VLLM_VENV ?= .venv-vllm
 DELPHI_VENV ?= .venv-delphi
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck pytest install vllm bench bench-cache bench-memory \
+.PHONY: demo test check lint typecheck pytest install vllm browser bench bench-cache bench-memory \
 	bench-delphi bench-tokens bench-query bench-service clean
 
 $(STAMP): pyproject.toml Makefile
@@ -40,8 +40,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install vllm
-	AUTOINTERP_VLLM_VENV=$(VLLM_VENV) AUTOINTERP_REQUIRE_VLLM=1 $(BIN)/pytest
+## Debian's Chromium for the browser tests of the web page (apt-get; root or sudo).
+browser:
+	scripts/install_chromium.sh
+
+pytest: install vllm browser
+	AUTOINTERP_VLLM_VENV=$(VLLM_VENV) AUTOINTERP_REQUIRE_VLLM=1 AUTOINTERP_REQUIRE_BROWSER=1 \
+		$(BIN)/pytest
 
 ## Everything CI checks: lint, format, types, tests.
 test check: lint typecheck pytest

@@ -323,6 +323,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # The environment too, so that job submission (autointerp.tasks) sees the same store.
         os.environ["AUTOINTERP_STORE"] = str(Path(args.store).resolve())
     app = create_app(get_settings())
+    print(
+        f"web page: http://{args.host}:{args.port}/ui/  API docs: http://{args.host}:{args.port}/docs"
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 

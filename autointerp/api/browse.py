@@ -39,6 +39,15 @@ _LIMIT = Query(50, ge=1, le=1000)
 _OFFSET = Query(0, ge=0)
 
 
+@router.get("/scorers", response_model=Listing, summary="Scorers and their primary metric")
+def scorers_list() -> Listing:
+    """Every registered scorer and the metric that ``score`` means for it."""
+    from autointerp.store.duck import primary_metrics
+
+    items = [{"scorer": k, "primary_metric": v} for k, v in sorted(primary_metrics().items())]
+    return Listing(total=len(items), items=items)
+
+
 @router.get("/checkpoints", response_model=Listing, summary="Checkpoints with results")
 def checkpoints(request: Request) -> Listing:
     """One item per checkpoint (sae_sha256): model, hook, runs, latents explained, mean

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from autointerp.api.models import jsonable
+from autointerp.api.models import jsonable, records
 from autointerp.paths import cache_dir
 from autointerp.service.settings import results_root
 
@@ -36,8 +36,15 @@ def compare_checkpoints(
     embedder: Annotated[str, Query(description="'minilm', 'st:<model>' (offline).")] = "minilm",
     close_threshold: Annotated[float, Query(ge=-1, le=1)] = 0.7,
     decoders: Annotated[bool, Query(description="Also match decoder directions.")] = True,
+    pairs: Annotated[
+        bool,
+        Query(
+            description="Also return every latent's match (pairs.parquet's rows, both "
+            "directions) under 'latent_pairs'."
+        ),
+    ] = False,
 ) -> JSONResponse:
-    from autointerp.compare import CompareOptions, cached, compare, make_embedder
+    from autointerp.compare import CompareOptions, cached, compare, make_embedder, pairs_frame
     from autointerp.errors import UserInputError
 
     if embedder.startswith("openai:"):
@@ -49,7 +56,10 @@ def compare_checkpoints(
         cached(make_embedder(embedder), cache_dir("embeddings")),
         options,
     )
-    return JSONResponse(jsonable(result.summary()))
+    out = result.summary()
+    if pairs:
+        out["latent_pairs"] = records(pairs_frame(result))
+    return JSONResponse(jsonable(out))
 
 
 @router.get("/search", summary="Latents whose explanation matches a text")

@@ -17,7 +17,7 @@ from autointerp.compare.embed import (
     cached,
     make_embedder,
 )
-from autointerp.compare.report import write_report
+from autointerp.compare.report import pairs_frame, write_report
 from autointerp.compare.search import search_explanations
 from autointerp.compare.sources import Checkpoint, all_checkpoint_specs, load_checkpoints
 
@@ -35,6 +35,7 @@ __all__ = [
     "compare",
     "load_checkpoints",
     "make_embedder",
+    "pairs_frame",
     "search_explanations",
     "write_report",
 ]

@@ -104,6 +104,7 @@ def run_up(
         print(f"redis   {url}{' (embedded)' if redis else ''}")
         print(f"store   {store}")
         print(f"api     http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+        print(f"web     http://{host}:{port}/ui/")
         token_src = (
             "AUTOINTERP_API_TOKEN" if "AUTOINTERP_API_TOKEN" in os.environ else store / "api-token"
         )
