@@ -1,6 +1,6 @@
 // One latent: its statistics, explanation(s), every score with its CI, and its examples
 // with each token's background set by its activation (relative to the latent's maximum).
-import { api, date, el, fmt, latentHref, short, stale, withCi, show } from "./util.js";
+import { api, date, el, fmt, latentHref, scorers, short, stale, withCi, show } from "./util.js";
 
 const ACTIVATING = ["explain", "score"];
 const ROLE_NAMES = {
@@ -17,12 +17,12 @@ export async function render(root, route) {
   const latent = Number.parseInt(latentText, 10);
   if (!checkpoint || Number.isNaN(latent)) throw new Error(`expected #/latent/<checkpoint>/<latent>, got ${location.hash}`);
   const runId = route.params.get("run_id");
-  const [detail, scorers] = await Promise.all([
+  const [detail, scorerList] = await Promise.all([
     api(`/checkpoints/${encodeURIComponent(checkpoint)}/latents/${latent}${runId ? `?run_id=${encodeURIComponent(runId)}` : ""}`),
-    api("/scorers"),
+    scorers(),
   ]);
   if (stale(route.seq)) return;
-  const primary = Object.fromEntries(scorers.items.map((s) => [s.scorer, s.primary_metric]));
+  const primary = Object.fromEntries(scorerList.items.map((s) => [s.scorer, s.primary_metric]));
   const runs = [...new Set([...detail.explanations, ...detail.examples].map((r) => r.run_id))];
   show(root, 
     el("p", {}, el("a", { href: `#/latents?checkpoint=${encodeURIComponent(detail.checkpoint)}` }, "← latents of this checkpoint")),

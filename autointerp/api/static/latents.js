@@ -1,7 +1,7 @@
 // The latent browser: filter by checkpoint, scorer, minimum score and explanation text;
 // sort by score or latent; 50 a page. The filters live in the hash, so a view can be
 // bookmarked and the back button works.
-import { api, date, debounce, el, fmt, latentHref, message, query, short, stale, show } from "./util.js";
+import { api, date, debounce, el, fmt, latentHref, message, query, scorers, short, stale, show } from "./util.js";
 
 const LIMIT = 50;
 const SORTS = [
@@ -43,13 +43,13 @@ export function sameRoute() {
 }
 
 export async function render(root, route) {
-  const [ckpts, scorers] = await Promise.all([api("/checkpoints"), api("/scorers")]);
+  const [ckpts, scorerList] = await Promise.all([api("/checkpoints"), scorers()]);
   if (stale(route.seq)) return;
   const params = paramsOf(route);
   const select = (name, options, value) =>
     el("select", { name }, options.map(([v, label]) => el("option", { value: v, selected: v === value }, label)));
   const used = new Set(ckpts.items.flatMap((c) => Object.keys(c.mean_scores || {})));
-  const scorerOptions = scorers.items.filter((s) => used.has(s.scorer)).map((s) => [s.scorer, `${s.scorer} (${s.primary_metric})`]);
+  const scorerOptions = scorerList.items.filter((s) => used.has(s.scorer)).map((s) => [s.scorer, `${s.scorer} (${s.primary_metric})`]);
   form = el(
     "form",
     { class: "filters", id: "filters", onsubmit: (e) => e.preventDefault() },
@@ -87,7 +87,7 @@ async function fill(route) {
     return;
   }
   if (stale(route.seq)) return;
-  const scorerNames = [...new Set(page.items.flatMap((i) => Object.keys(scoreMap(i.scores))))].sort();
+  const scorerNames = [...new Set(page.items.flatMap((i) => Object.keys(i.scores || {})))].sort();
   const head = el(
     "tr",
     {},
@@ -99,7 +99,7 @@ async function fill(route) {
     el("th", {}, "Run"),
   );
   const rows = page.items.map((item) => {
-    const scores = scoreMap(item.scores);
+    const scores = item.scores || {};
     return el(
       "tr",
       { "data-latent": item.latent, "data-checkpoint": item.sae_sha256, "data-score": item.score ?? "" },
@@ -119,13 +119,6 @@ async function fill(route) {
     page.items.length ? el("table", { id: "latents" }, el("thead", {}, head), el("tbody", {}, rows)) : message(""),
     el("div", { class: "pager" }, prev, next),
   );
-}
-
-/** The API gives {scorer: score}; older stores may give [{scorer, score}]. */
-function scoreMap(scores) {
-  if (!scores) return {};
-  if (Array.isArray(scores)) return Object.fromEntries(scores.map((s) => [s.scorer, s.score]));
-  return scores;
 }
 
 function scoreBar(score) {

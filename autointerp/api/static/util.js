@@ -38,6 +38,14 @@ export async function api(path) {
   return body;
 }
 
+let scorerList = null;
+
+/** GET /scorers once per page load (the registry does not change while the server runs). */
+export function scorers() {
+  scorerList = scorerList || api("/scorers").catch((err) => { scorerList = null; throw err; });
+  return scorerList;
+}
+
 export function query(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
