@@ -47,10 +47,12 @@ class ServiceSettings(BaseSettings):
         "pool of negative windows once, a fixed cost: on CPU ~12 s for the demo).",
     )
     visibility_timeout: int = Field(
-        3600,
+        120,
         ge=1,
-        description="Seconds before Redis hands an unacknowledged task (its worker died) to "
-        "another worker; must exceed the longest task.",
+        description="Seconds after which the task of a dead worker goes back to its queue. "
+        "Live workers renew the lease on their tasks every quarter of it, so it need not "
+        "exceed the longest task; lower it for faster redelivery, raise it if workers can "
+        "lose Redis for longer than this.",
     )
     task_soft_time_limit: int = Field(3000, ge=1, description="Soft time limit per task (s).")
     task_time_limit: int = Field(3600, ge=1, description="Hard time limit per task (s).")

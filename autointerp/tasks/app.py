@@ -2,9 +2,17 @@
 
 Start workers with ``autointerp worker -Q model,llm,io`` (or ``celery -A autointerp.tasks.app
 worker``). Reliability settings: tasks are acknowledged after they finish (``acks_late``) and
-given back when their worker dies, so a SIGKILLed worker's task runs again elsewhere after
-``AUTOINTERP_VISIBILITY_TIMEOUT`` seconds; every task is idempotent (it skips work whose
-output is already on the store), so a task that runs twice writes its rows once.
+given back when their worker dies; every task is idempotent (it skips work whose output is
+already on the store), so a task that runs twice writes its rows once.
+
+Redelivery is a lease (:mod:`autointerp.tasks.lease`): a live worker re-stamps the messages it
+holds every ``AUTOINTERP_VISIBILITY_TIMEOUT / 4`` seconds, and every worker sweeps Redis for
+messages not stamped for ``AUTOINTERP_VISIBILITY_TIMEOUT`` seconds (default 120) and puts them
+back on their queue. So a SIGKILLed worker's task runs again elsewhere about two minutes
+later, while a task that runs for hours (or waits hours for a retry countdown) on a live
+worker is never handed out twice. Thanks to the lease the visibility timeout no longer bounds
+task length: the soft and hard time limits (``AUTOINTERP_TASK_SOFT_TIME_LIMIT`` /
+``AUTOINTERP_TASK_TIME_LIMIT``, enforced by the prefork pool) may be far above it.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
 
 from autointerp.service.settings import ServiceSettings, get_settings
+from autointerp.tasks.lease import start_lease, stop_lease
 
 __all__ = ["QUEUES", "app", "celery_config"]
 
@@ -59,3 +69,13 @@ def celery_config(settings: ServiceSettings) -> dict[str, Any]:
 
 app = Celery("autointerp", include=["autointerp.tasks.tasks", "autointerp.tasks.schedule"])
 app.conf.update(celery_config(get_settings()))
+
+
+@worker_ready.connect(weak=False)
+def _start_lease(sender: Any = None, **_: Any) -> None:
+    start_lease(sender.app if sender is not None else app)
+
+
+@worker_shutdown.connect(weak=False)
+def _stop_lease(**_: Any) -> None:
+    stop_lease()
