@@ -221,6 +221,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from autointerp.summary import summary_table
 
     cfg = config_from_args(args)
+    if args.no_progress:  # unattended: one line per stage and per finished batch
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        run_log = logging.getLogger("autointerp.run")
+        run_log.addHandler(handler)
+        run_log.setLevel(logging.INFO)
+        run_log.propagate = False
     start = time.perf_counter()
     result = run(cfg, args.out, progress=not args.no_progress)
     elapsed = time.perf_counter() - start

@@ -8,8 +8,9 @@ An embedder name (``--embedder``) is one of:
   ``local_files_only`` (nothing is downloaded); a name without a known prefix means the same;
 * ``openai:MODEL`` -- an OpenAI-compatible embeddings endpoint (``EmbedderOptions.base_url``;
   the API key is read from the environment variable ``api_key_env``, never stored), called in
-  batches; timeouts, 408/409/429 and 5xx are retried with the backoff of
-  :mod:`autointerp.llm.retry` (at most ``max_retries`` times), other errors fail at once.
+  batches; failures are translated by :mod:`autointerp.llm.failures` (the same point as the
+  ``openai`` LLM backend): timeouts, resets, 408/409/429, 5xx and malformed replies are
+  retried (at most ``max_retries`` times), other errors fail at once.
 
 Every embedder returns unit-norm float32 vectors, one row per text, in order. Each kind is
 registered in ``EMBEDDERS``.
@@ -21,7 +22,6 @@ import hashlib
 import os
 import random
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,12 +35,10 @@ import pyarrow.parquet as pq
 
 from autointerp.errors import (
     ConfigError,
-    LLMRequestError,
     LLMResponseError,
-    LLMTransientError,
-    LLMUnavailableError,
     StoreError,
 )
+from autointerp.llm.failures import MalformedReply, attempt_sync
 from autointerp.llm.retry import RetryPolicy
 from autointerp.registry import Registry
 from autointerp.sampling.embed import Embedder, check_embedder, minilm_embedder
@@ -161,21 +159,6 @@ def _load_st(name: str) -> Any:
         ) from None
 
 
-def _translate(exc: Exception, url: str) -> Exception:
-    import openai
-
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
-        return LLMTransientError(f"{type(exc).__name__} talking to {url}: {exc}")
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status in (408, 409, 429) or status >= 500:
-            return LLMTransientError(f"HTTP {status} from {url}: {exc.message}")
-        if status in (401, 403):
-            return LLMUnavailableError(f"HTTP {status} from {url}: check the API key")
-        return LLMRequestError(f"HTTP {status} from {url}: {exc.message}")
-    return exc
-
-
 @EMBEDDERS.register("openai")
 def _openai(model: str, opts: EmbedderOptions) -> NamedEmbedder:
     if not opts.base_url:
@@ -184,24 +167,22 @@ def _openai(model: str, opts: EmbedderOptions) -> NamedEmbedder:
     policy = RetryPolicy(max_retries=opts.max_retries)
     rng = random.Random(0)
 
-    def batch(client: Any, texts: list[str]) -> np.ndarray:
-        for attempt in range(policy.max_retries + 1):
-            try:
-                reply = client.embeddings.create(model=model, input=texts, encoding_format="float")
-                break
-            except Exception as exc:
-                error = _translate(exc, url)
-                if not isinstance(error, LLMTransientError):
-                    raise error from exc
-                if attempt == policy.max_retries:
-                    raise LLMUnavailableError(
-                        f"embeddings at {url}: gave up after {attempt + 1} attempts: {error}"
-                    ) from exc
-                time.sleep(policy.delay(attempt, None, rng))
+    def parse(reply: Any, n: int) -> np.ndarray:
         data = sorted(reply.data, key=lambda d: d.index)
-        if len(data) != len(texts):
-            raise LLMResponseError(f"{url}: {len(data)} embeddings for {len(texts)} texts")
-        return _unit(np.asarray([d.embedding for d in data]), len(texts), url)
+        if len(data) != n:
+            raise MalformedReply(f"{len(data)} embeddings for {n} texts")
+        return np.asarray([d.embedding for d in data], dtype=np.float64)
+
+    def batch(client: Any, texts: list[str]) -> np.ndarray:
+        vectors = attempt_sync(
+            lambda: client.embeddings.create(model=model, input=texts, encoding_format="float"),
+            lambda reply: parse(reply, len(texts)),
+            url=url,
+            what="embeddings",
+            policy=policy,
+            rng=rng,
+        )
+        return _unit(vectors, len(texts), url)
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         import openai

@@ -20,14 +20,13 @@ import asyncio
 import concurrent.futures
 import math
 import os
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
 from autointerp.config import LLMConfig
-from autointerp.errors import LLMError, LLMRequestError, LLMTransientError, LLMUnavailableError
+from autointerp.errors import LLMError, LLMRequestError, LLMUnavailableError
 from autointerp.llm.base import (
     BACKENDS,
     LLM,
@@ -37,40 +36,15 @@ from autointerp.llm.base import (
     TextLogprobs,
     option_probabilities,
 )
+from autointerp.llm.failures import MalformedReply, attempt
 from autointerp.llm.ratelimit import RateLimits, estimate_tokens
-from autointerp.llm.retry import RetryPolicy, retry_async
+from autointerp.llm.retry import RetryPolicy
 
 __all__ = ["OpenAICompatibleLLM"]
 
 T = TypeVar("T")
 P = TypeVar("P")
-RETRYABLE_STATUS = {408, 409, 429}
 TOP_LOGPROBS = 20
-
-
-def _translate(exc: Exception, base_url: str) -> Exception:
-    """openai exceptions -> our tree (transient vs fatal)."""
-    import openai
-
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
-        return LLMTransientError(f"{type(exc).__name__} talking to {base_url}: {exc}")
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status in RETRYABLE_STATUS or status >= 500:
-            retry_after = None
-            header = exc.response.headers.get("retry-after") if exc.response is not None else None
-            if header:
-                try:
-                    retry_after = float(header)
-                except ValueError:
-                    retry_after = None
-            return LLMTransientError(f"HTTP {status} from {base_url}: {exc.message}", retry_after)
-        if status in (401, 403):
-            return LLMUnavailableError(
-                f"HTTP {status} from {base_url}: check the API key ({exc.message})"
-            )
-        return LLMRequestError(f"HTTP {status} from {base_url}: {exc.message}")
-    return exc
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
@@ -94,7 +68,29 @@ def _usage(reply: Any) -> tuple[int, int]:
     usage = getattr(reply, "usage", None)
     if usage is None:
         return 0, 0
-    return int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
+    return int(getattr(usage, "prompt_tokens", 0) or 0), int(
+        getattr(usage, "completion_tokens", 0) or 0
+    )
+
+
+def _identity(reply: Any) -> Any:
+    return reply
+
+
+def _first_choice(reply: Any) -> Any:
+    """The reply's first choice; a reply without one is malformed (retried)."""
+    choices = reply.choices
+    if not isinstance(choices, list) or not choices:
+        raise MalformedReply(f"a reply without choices ({type(reply).__name__})")
+    return choices[0]
+
+
+def _text_of(reply: Any, plain: bool) -> str:
+    first = _first_choice(reply)
+    text = first.text if plain else first.message.content
+    if text is not None and not isinstance(text, str):
+        raise MalformedReply(f"reply text is a {type(text).__name__}, not a string")
+    return text or ""
 
 
 @BACKENDS.register("openai")
@@ -111,6 +107,9 @@ class OpenAICompatibleLLM(LLM):
         self.policy = RetryPolicy(max_retries=cfg.max_retries)
         self.limits = RateLimits.from_config(cfg)
         self.supports_logprobs = True
+        self.echoes: bool | None = None
+        """Whether the server echoes prompt log-probabilities (probed on first use): when
+        it does, a reply without them is malformed (retried), else an answer."""
         self._checked = False
         self.name = f"openai:{self.model or '?'}@{self.base_url}"
 
@@ -124,21 +123,31 @@ class OpenAICompatibleLLM(LLM):
             max_retries=0,  # our own policy decides
         )
 
-    async def _call(self, what: str, fn: Callable[[], Awaitable[T]], tokens: int = 1) -> T:
-        """One request with retries; every attempt first waits for the rate limits
-        (``tokens``: the estimated prompt + completion tokens, settled with the usage)."""
+    async def _call(
+        self,
+        what: str,
+        fn: Callable[[], Awaitable[Any]],
+        tokens: int = 1,
+        parse: Callable[[Any], T] | None = None,
+    ) -> T:
+        """One request with retries (see :mod:`autointerp.llm.failures`: the request and
+        ``parse`` of its reply run in one attempt, so a malformed reply is retried like a
+        dropped connection); every attempt first waits for the rate limits (``tokens``: the
+        estimated prompt + completion tokens, settled with the reply's usage)."""
 
-        async def once() -> T:
-            await self.limits.acquire(tokens)
-            try:
-                reply = await fn()
-            except Exception as exc:
-                raise _translate(exc, self.base_url) from exc
+        def settle(reply: Any) -> None:
             n_prompt, n_completion = _usage(reply)
             self.limits.settle(tokens, n_prompt + n_completion if n_prompt else None)
-            return reply
 
-        return await retry_async(once, self.policy, what=what, rng=random.Random())
+        return await attempt(
+            fn,
+            parse or _identity,
+            url=self.base_url,
+            what=what,
+            policy=self.policy,
+            before=lambda: self.limits.acquire(tokens),
+            after=settle,
+        )
 
     # ------------------------------------------------------------------- preflight
     def check(self) -> None:
@@ -150,11 +159,15 @@ class OpenAICompatibleLLM(LLM):
             client = self._client()
             try:
                 if not self.model:
-                    models = await self._call("listing models", client.models.list)
-                    if not models.data:
+                    ids = await self._call(
+                        "listing models",
+                        client.models.list,
+                        parse=lambda models: [str(m.id) for m in models.data],
+                    )
+                    if not ids:
                         raise LLMUnavailableError(f"{self.base_url} serves no models")
-                    self.model = models.data[0].id
-                reply = await self._call(
+                    self.model = ids[0]
+                choice = await self._call(
                     "probing the endpoint",
                     lambda: client.chat.completions.create(
                         model=self.model,
@@ -164,8 +177,8 @@ class OpenAICompatibleLLM(LLM):
                         logprobs=True,
                         top_logprobs=TOP_LOGPROBS,
                     ),
+                    parse=_first_choice,
                 )
-                choice = reply.choices[0]
                 self.supports_logprobs = bool(choice.logprobs and choice.logprobs.content)
             finally:
                 await client.close()
@@ -208,19 +221,29 @@ class OpenAICompatibleLLM(LLM):
 
         return _run(main)
 
-    def _complete(self, client: Any, prompt: Prompt, what: str, **params: Any) -> Awaitable[Any]:
-        """Chat messages -> chat completions; a plain text -> the completions endpoint."""
+    def _complete(
+        self,
+        client: Any,
+        prompt: Prompt,
+        what: str,
+        parse: Callable[[Any], T],
+        **params: Any,
+    ) -> Awaitable[T]:
+        """Chat messages -> chat completions; a plain text -> the completions endpoint;
+        ``parse`` turns the reply into the result inside the retried attempt."""
         tokens = _prompt_tokens(prompt) + int(params.get("max_tokens") or 0)
         if isinstance(prompt, str):
             return self._call(
                 what,
                 lambda: client.completions.create(model=self.model, prompt=prompt, **params),
                 tokens,
+                parse,
             )
         return self._call(
             what,
             lambda: client.chat.completions.create(model=self.model, messages=prompt, **params),
             tokens,
+            parse,
         )
 
     def generate(
@@ -232,18 +255,15 @@ class OpenAICompatibleLLM(LLM):
         desc: str | None = None,
     ) -> list[Completion]:
         async def one(client: Any, prompt: Prompt) -> Completion:
-            reply = await self._complete(
+            plain = isinstance(prompt, str)
+            return await self._complete(
                 client,
                 prompt,
-                "completion" if isinstance(prompt, str) else "chat completion",
+                "completion" if plain else "chat completion",
+                lambda reply: Completion(_text_of(reply, plain), *_usage(reply)),
                 max_tokens=max_new_tokens,
                 temperature=temperature,
             )
-            text = ""
-            if reply.choices:
-                first = reply.choices[0]
-                text = (first.text if isinstance(prompt, str) else first.message.content) or ""
-            return Completion(text, *_usage(reply))
 
         out = self._map(prompts, one, desc)
         return [r if isinstance(r, Completion) else Completion("", error=str(r)) for r in out]
@@ -260,37 +280,50 @@ class OpenAICompatibleLLM(LLM):
                 if plain
                 else {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
             )
-            reply = await self._complete(
+            return await self._complete(
                 client,
                 prompt,
                 "log-probability request",
+                lambda reply: self._choice(reply, plain, options),
                 max_tokens=1,
                 temperature=0,
                 **logprob_args,
             )
-            n_prompt = _usage(reply)[0]
-            logprobs = reply.choices[0].logprobs if reply.choices else None
-            pairs: list[tuple[str, float]] | None = None
-            if plain and logprobs is not None and logprobs.top_logprobs:
-                pairs = [(t, math.exp(lp)) for t, lp in (logprobs.top_logprobs[0] or {}).items()]
-            elif not plain and logprobs is not None and logprobs.content:
-                pairs = [(t.token, math.exp(t.logprob)) for t in logprobs.content[0].top_logprobs]
-            if not pairs:
-                return Choice(failed, 0.0, n_prompt, "no logprobs in reply")
-            probs, mass = option_probabilities(pairs, options)
-            error = None if mass > 0 else f"none of {'/'.join(options)} among the top log-probs"
-            return Choice(probs, mass, n_prompt, error)
 
         out = self._map(prompts, one, desc)
         return [r if isinstance(r, Choice) else Choice(failed, 0.0, error=str(r)) for r in out]
+
+    def _choice(self, reply: Any, plain: bool, options: Sequence[str]) -> Choice:
+        """The options' probabilities from a one-token reply with top log-probabilities; a
+        reply without them (from a server that gave them to the probe) is malformed."""
+        n_prompt = _usage(reply)[0]
+        logprobs = _first_choice(reply).logprobs
+        pairs: list[tuple[str, float]] | None = None
+        if plain and logprobs is not None and logprobs.top_logprobs:
+            pairs = [(str(t), math.exp(lp)) for t, lp in (logprobs.top_logprobs[0] or {}).items()]
+        elif not plain and logprobs is not None and logprobs.content:
+            pairs = [(t.token, math.exp(t.logprob)) for t in logprobs.content[0].top_logprobs]
+        if not pairs:
+            if self.supports_logprobs:
+                raise MalformedReply("a reply without the log-probabilities asked for")
+            return Choice(dict.fromkeys(options, math.nan), 0.0, n_prompt, "no logprobs in reply")
+        probs, mass = option_probabilities(pairs, options)
+        error = None if mass > 0 else f"none of {'/'.join(options)} among the top log-probs"
+        return Choice(probs, mass, n_prompt, error)
 
     def prompt_logprobs(
         self, texts: Sequence[str], *, top_k: int = 0, desc: str | None = None
     ) -> list[TextLogprobs]:
         """Echo each text through the completions endpoint with its log-probabilities."""
 
-        async def one(client: Any, text: str) -> TextLogprobs:
-            reply = await self._call(
+        def parse(text: str, reply: Any, strict: bool) -> TextLogprobs:
+            out = _echoed_logprobs(text, reply, top_k)
+            if out.error is not None and strict:
+                raise MalformedReply(out.error)
+            return out
+
+        def ask(client: Any, text: str, strict: bool) -> Awaitable[TextLogprobs]:
+            return self._call(
                 "prompt log-probabilities",
                 lambda: client.completions.create(
                     model=self.model,
@@ -301,10 +334,19 @@ class OpenAICompatibleLLM(LLM):
                     logprobs=max(top_k, 1),
                 ),
                 _prompt_tokens(text) + 1,
+                lambda reply: parse(text, reply, strict),
             )
-            return _echoed_logprobs(text, reply, top_k)
 
-        out = self._map(texts, one, desc)
+        if self.echoes is None and texts:  # one probe, retried like any request
+            probe = self._map(["Say yes."], lambda c, t: ask(c, t, True), None)[0]
+            if isinstance(probe, TextLogprobs):
+                self.echoes = True
+            elif isinstance(probe, LLMRequestError) or any(
+                w in str(probe) for w in ("prompt log-probabilities", "token offsets")
+            ):
+                self.echoes = False  # it refuses, or answers without echoing: rows say so
+
+        out = self._map(texts, lambda c, t: ask(c, t, bool(self.echoes)), desc)
         return [r if isinstance(r, TextLogprobs) else _failed_logprobs(str(r)) for r in out]
 
 
@@ -316,7 +358,7 @@ def _echoed_logprobs(text: str, reply: Any, top_k: int) -> TextLogprobs:
     """``TextLogprobs`` from a completions reply with ``echo`` and ``logprobs``: the prompt's
     tokens come first, then the one generated token (dropped)."""
     n_prompt = _usage(reply)[0]
-    logprobs = reply.choices[0].logprobs if reply.choices else None
+    logprobs = _first_choice(reply).logprobs
     if logprobs is None or not logprobs.tokens or logprobs.token_logprobs is None:
         return _failed_logprobs("the server returned no prompt log-probabilities", n_prompt)
     tokens = list(logprobs.tokens)

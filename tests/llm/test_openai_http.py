@@ -190,5 +190,7 @@ def test_prompt_logprobs_without_server_support_are_errors_not_raised() -> None:
         llm = _llm(srv.url)
         llm.check()
         before = len(srv.requests)
-        out = llm.prompt_logprobs(["the cat sat"])
-        assert "HTTP 400" in (out[0].error or "") and len(srv.requests) - before == 1
+        out = llm.prompt_logprobs(["the cat sat"])  # one probe (refused), then the text
+        assert "HTTP 400" in (out[0].error or "") and len(srv.requests) - before == 2
+        out = llm.prompt_logprobs(["a dog"])  # known not to echo: no probe again
+        assert "HTTP 400" in (out[0].error or "") and len(srv.requests) - before == 3
