@@ -1,26 +1,24 @@
-"""The in-process pipeline: load -> cache -> sample -> explain -> score -> store.
+"""The pipeline's stages as plain functions: load -> cache -> sample -> explain -> score.
 
 ``prepare`` validates every input (checkpoint, model, corpus, latents, explanations file, LLM
 endpoint) before any heavy work, so bad input fails fast and writes nothing. Each later stage
-is a plain function call into the library; the CLI, Celery tasks and the HTTP API share them.
+is a plain function call into the library. The orchestration lives in one place, the steps
+of :mod:`autointerp.service.steps`: Celery tasks run them on workers, and :func:`run`
+(``autointerp run``) runs them one after another in this process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from autointerp import __version__
 from autointerp.cache import LatentStats, bind, cache_activations
 from autointerp.cache.shards import cached_stats
 from autointerp.config import RunConfig
@@ -34,19 +32,12 @@ from autointerp.llm.pricing import price_for
 from autointerp.models.loader import SubjectModel, canonical_model_name, load_subject_model
 from autointerp.models.offline import SMOLLM2
 from autointerp.records import Explanation, LatentRecord
-from autointerp.results import (
-    examples_frame,
-    explanations_frame,
-    judgements_frame,
-    latents_frame,
-    scores_frame,
-)
 from autointerp.saes import SparseCoder, load_sae
 from autointerp.saes.baselines import NEURONS
 from autointerp.sampling import LatentSample, make_records, sample_latent
 from autointerp.sampling.embed import check_embedder
-from autointerp.store import RunWriter
 from scorers import SCORERS, Scorer, ScoreResult, ScoringContext
+from scorers.base import settle_status
 
 __all__ = ["Prepared", "RunResult", "prepare", "run"]
 
@@ -73,17 +64,6 @@ class RunResult:
     explanations: pd.DataFrame
     scores: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        self.seconds[stage] = round(time.perf_counter() - start, 2)
 
 
 def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
@@ -270,7 +250,7 @@ def score_all(
     )
     for name in prep.cfg.scoring.scorers if scorers is None else scorers:
         scorer: Scorer = SCORERS.get(name)()
-        results += scorer.score(pairs, ctx)
+        results += [settle_status(r) for r in scorer.score(pairs, ctx)]
         results += [
             ScoreResult(
                 e.latent,
@@ -306,49 +286,9 @@ def run_inputs(prep: Prepared) -> dict[str, Any]:
 def run(
     cfg: RunConfig, out: Path | str, *, progress: bool = True, llm: LLM | None = None
 ) -> RunResult:
-    """Run the whole pipeline and write the Parquet tables under ``out``."""
-    timer = _Timer()
-    with timer("load"):
-        prep = prepare(cfg, llm=llm)
-    with timer("cache"):
-        stats = compute_stats(prep, progress)
-    with timer("sample"):
-        samples = select_samples(stats, prep)
-        records = build_records(prep, stats, samples, progress)
-    with timer("explain"):
-        explanations = explanations_for(prep, records, samples, progress)
-    with timer("score"):
-        results = score_all(prep, records, explanations, progress)
-    with timer("write"):
-        created = pd.Timestamp(datetime.now(UTC))
-        prov: dict[str, Any] = {
-            "run_id": prep.run_id,
-            "model": prep.subject.name,
-            "sae_sha256": prep.sae.info.sha256,
-            "hook_name": prep.sae.info.hook_name,
-            "seed": cfg.seed,
-            "created_at": created,
-        }
-        llm_prov = {**prov, "llm": prep.llm.name}
-        versions = {n: SCORERS.get(n).prompt_version for n in cfg.scoring.scorers}
-        explainer_version = EXPLAINERS.get(cfg.explain.explainer).prompt_version
-        writer = RunWriter(out, prep.run_id)
-        writer.add("latents", latents_frame(stats, samples, prov, prep.sae.d_sae))
-        writer.add("examples", examples_frame(records, prov))
-        price = price_for(cfg.llm, prep.llm.name)
-        expl_df = explanations_frame(explanations, llm_prov, explainer_version, price=price)
-        writer.add("explanations", expl_df)
-        scores_df = scores_frame(results, llm_prov, versions, price=price)
-        writer.add("scores", scores_df)
-        writer.add("judgements", judgements_frame(results, llm_prov, versions))
-        manifest = {
-            "run_id": prep.run_id,
-            "created_at": created.isoformat(),
-            "autointerp_version": __version__,
-            "config": cfg.to_dict(),
-            "inputs": run_inputs(prep),
-            "timings_s": timer.seconds,
-        }
-        files = writer.commit(manifest)
-    manifest["timings_s"] = timer.seconds
-    return RunResult(prep.run_id, Path(out), files, expl_df, scores_df, timer.seconds)
+    """Run the whole pipeline and write the Parquet tables under ``out``: the service's
+    steps driven in this process (:mod:`autointerp.service.inprocess`), so an interrupted
+    run resumes and a rerun repairs failed rows."""
+    from autointerp.service.inprocess import run_in_process
+
+    return run_in_process(cfg, out, progress=progress, llm=llm)

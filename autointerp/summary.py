@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from autointerp.store.schema import SCORED
+
 __all__ = ["SCORE_COLUMNS", "query_scores", "scores_page", "summary_table", "usage_line"]
 
 
@@ -42,7 +44,7 @@ def summary_table(explanations: pd.DataFrame, scores: pd.DataFrame, width: int =
     intervention)."""
     if explanations.empty:
         return "no latents were explained"
-    ok = scores[scores["status"] == "ok"].copy()
+    ok = scores[scores["status"].isin(SCORED)].copy()
     ok["primary"] = primary_score(ok)
     wide = ok.pivot_table(index=["latent", "explanation_id"], columns="scorer", values="primary")
     table = explanations[["latent", "explanation_id", "explanation", "status"]].copy()

@@ -49,6 +49,7 @@ __all__ = [
     "ScoringContext",
     "YesNoScorer",
     "parse_yes_no",
+    "settle_status",
     "skip_unusable",
     "skip_without_examples",
     "statement_likelihoods",
@@ -74,7 +75,8 @@ class ScoreResult:
     explanation_id: int
     scorer: str
     status: str
-    """'ok', 'skipped' (no usable explanation) or 'failed' (every judgement failed)."""
+    """'ok'; 'partial' (some judgements failed, see :func:`settle_status`); 'failed' (every
+    judgement failed); 'skipped' (no usable explanation or examples)."""
     method: str
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -140,6 +142,23 @@ class Scorer(ABC):
 
     def result(self, record: LatentRecord, explanation: Explanation, method: str) -> ScoreResult:
         return ScoreResult(record.latent, explanation.explanation_id, self.name, "ok", method)
+
+
+def settle_status(result: ScoreResult) -> ScoreResult:
+    """Mark an 'ok' result 'partial' when some of its judgements failed (their count in
+    ``n_failed``, the first error in ``error``): its metrics leave those out, and a rerun of
+    the run redoes the row. Called on every scorer's results in one place (the pipeline)."""
+    if result.status != "ok":
+        return result
+    errors = [j["error"] for j in result.judgements if j.get("error")]
+    n_failed = max(len(errors), int(result.metrics.get("n_failed") or 0))
+    if n_failed:
+        result.status = "partial"
+        total = len(result.judgements) or result.metrics.get("n_examples") or "?"
+        first = f": {errors[0]}" if errors else ""
+        result.error = f"{n_failed} of {total} judgements failed{first}"
+        result.metrics["n_failed"] = n_failed
+    return result
 
 
 def skip_without_examples(result: ScoreResult, record: LatentRecord) -> bool:

@@ -8,12 +8,16 @@ the API and the CLI see the same state, and so that a Redis restart loses nothin
     done/shard-00003      one marker per finished step (shards, batches)
     batches/00003/        staged results of one latent batch (records, explanations,
                           one file per scorer, the batch's tables)
+    activations/          the corpus shards' statistics (unless the store says elsewhere)
     cancelled             present once the job is cancelled
     error.json            present when a step failed for good (the message names the input)
     finished.json         present once the job's tables are written
 
 The job id is a hash of the run config, so submitting the same config again names the same
-job: its finished steps are skipped and only missing latents are worked on.
+job: its finished steps are skipped and only missing latents are worked on, and rows that
+failed (explanations with status ``llm_error``, score rows ``partial`` or ``failed``) are
+redone (:meth:`JobStore.repairs` counts them). ``autointerp run`` keeps its jobs the same way
+under ``<out>/.autointerp/``, so a rerun resumes and repairs too.
 """
 
 from __future__ import annotations
@@ -89,11 +93,33 @@ class JobPaths:
         return self.root / "batches" / f"{index:05d}"
 
 
-class JobStore:
-    """Job records under ``<root>/jobs``; ``root`` is the service's store."""
+REDO_EXPLANATIONS = ("llm_error",)
+"""Explanation statuses a rerun redoes (the LLM call failed; an unparsable reply is an
+answer, kept)."""
+REDO_SCORES = ("partial", "failed")
+"""Score statuses a rerun redoes (some or all judgements failed)."""
 
-    def __init__(self, root: Path | str) -> None:
+
+class JobStore:
+    """Job records under ``<root>/jobs``; ``root`` is the service's store.
+
+    ``results``: where finished jobs write their tables (default: the service settings'
+    results root); ``activations``: where corpus shards are cached (default:
+    ``<root>/activations``); ``progress``: whether steps show progress bars (the in-process
+    run does, workers do not)."""
+
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        results: Path | str | None = None,
+        activations: Path | None = None,
+        progress: bool = False,
+    ) -> None:
         self.root = Path(root)
+        self.results = results
+        self.activations = activations if activations is not None else self.root / "activations"
+        self.progress = progress
 
     def paths(self, job_id: str) -> JobPaths:
         if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
@@ -149,6 +175,28 @@ class JobStore:
 
     def is_marked(self, job_id: str, step: str) -> bool:
         return self.paths(job_id).marker(step).is_file()
+
+    def unmark(self, job_id: str, step: str) -> None:
+        self.paths(job_id).marker(step).unlink(missing_ok=True)
+
+    def reopen_batch(self, job_id: str, index: int) -> None:
+        """A batch's staged rows changed (a repair): its tables and the job's are stale."""
+        self.unmark(job_id, f"batch-{index:05d}")
+        self.paths(job_id).finished.unlink(missing_ok=True)
+
+    def repairs(self, job_id: str) -> dict[str, int]:
+        """Staged rows a rerun would redo: explanations whose LLM call failed and score rows
+        with failed judgements (counted from the batches' files alone)."""
+        out = {"explanations": 0, "scores": 0}
+        for folder in sorted((self.paths(job_id).root / "batches").glob("*")):
+            expl = folder / "explanations.json"
+            if expl.is_file():
+                rows = _read_json(expl)
+                out["explanations"] += sum(r.get("status") in REDO_EXPLANATIONS for r in rows)
+            for path in folder.glob("scores-*.json"):
+                rows = _read_json(path)
+                out["scores"] += sum(r.get("status") in REDO_SCORES for r in rows)
+        return out
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         paths = self.paths(job_id)

@@ -4,7 +4,11 @@ Every step takes a store and a job id (and a shard/batch index or a scorer name)
 same library functions as ``autointerp run`` (:mod:`autointerp.pipeline`), writes its output
 atomically to the job's folder and returns a small dict. A step whose output is already on
 the store returns at once (``skipped``), so running a step twice — a redelivered task, a
-resubmitted job — writes its rows once. Nothing here imports Celery.
+resubmitted job — writes its rows once; the explain and score steps then redo only the rows
+that failed (explanations with status ``llm_error``, score rows ``partial`` or ``failed``)
+and reopen their batch, so a rerun repairs a finished job. Nothing here imports Celery:
+the Celery tasks (:mod:`autointerp.tasks`) and ``autointerp run``
+(:mod:`autointerp.service.inprocess`) drive the same steps.
 
     plan ─► cache_shard × n ─► merge_stats ─► per batch: sample ─► explain ─► score × scorers
                                                                    ─► write_batch ─► finalise
@@ -37,6 +41,7 @@ from autointerp.pipeline import (
     score_all,
     select_samples,
 )
+from autointerp.records import Explanation
 from autointerp.results import (
     examples_frame,
     explanations_frame,
@@ -46,21 +51,23 @@ from autointerp.results import (
 )
 from autointerp.sampling import sample_latent
 from autointerp.service import codec
-from autointerp.service.jobs import JobStore, write_json
+from autointerp.service.jobs import REDO_EXPLANATIONS, REDO_SCORES, JobStore, write_json
 from autointerp.service.settings import get_settings, results_root
 from autointerp.store import RunWriter
 from autointerp.store.atomic import atomic_parquet
 from autointerp.store.writer import to_table
-from scorers import SCORERS
+from scorers import SCORERS, ScoreResult
 
 __all__ = [
     "BATCH_TABLES",
     "NotReadyError",
+    "adopt",
     "cache_shard",
     "explain_batch",
     "finalise",
     "merge_stats",
     "plan",
+    "release",
     "sample_batch",
     "score_batch",
     "write_batch",
@@ -93,8 +100,21 @@ def prepared(store: JobStore, job_id: str) -> Prepared:
         return prep
 
 
+def adopt(job_id: str, prep: Prepared) -> None:
+    """Use ``prep`` (inputs loaded by the caller, e.g. with its own LLM) for ``job_id``."""
+    with _PREPARED_LOCK:
+        _PREPARED[job_id] = prep
+        _PREPARED.move_to_end(job_id)
+
+
+def release(job_id: str) -> None:
+    """Forget the job's loaded inputs (the model's memory goes back)."""
+    with _PREPARED_LOCK:
+        _PREPARED.pop(job_id, None)
+
+
 def _activations(store: JobStore) -> Path:
-    return store.root / "activations"
+    return store.activations
 
 
 def _stats(store: JobStore, job_id: str, prep: Prepared) -> LatentStats:
@@ -107,7 +127,7 @@ def _stats(store: JobStore, job_id: str, prep: Prepared) -> LatentStats:
         cfg.cache,
         seed=cfg.seed,
         root=_activations(store),
-        progress=False,
+        progress=store.progress,
     )
     return stats
 
@@ -164,7 +184,7 @@ def cache_shard(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
         seed=cfg.seed,
         shards=[index],
         root=_activations(store),
-        progress=False,
+        progress=store.progress,
     )
     store.mark(job_id, step)
     return {"shard": index}
@@ -204,35 +224,84 @@ def sample_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
     cfg = prep.cfg
     stats = _stats(store, job_id, prep)
     samples = [sample_latent(stats, latent, cfg.sampling, cfg.seed) for latent in latents]
-    records = build_records(prep, stats, samples, False)
+    records = build_records(prep, stats, samples, store.progress)
     codec.save(folder / "records.json", codec.dump_records(records, samples))
     return {"batch": index, "records": len(records)}
 
 
 def explain_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
+    """Explain the batch's latents; when its explanations are already staged, redo only
+    those whose LLM call failed (and reopen the batch if any)."""
     folder, _ = _batch(store, job_id, index)
-    if (folder / "explanations.json").is_file():
+    path = folder / "explanations.json"
+    old = codec.load_explanations(codec.load(path)) if path.is_file() else None
+    redo = None if old is None else {e.latent for e in old if e.status in REDO_EXPLANATIONS}
+    if redo is not None and not redo:
         return {"batch": index, "skipped": True}
     records, samples = codec.load_records(codec.load(folder / "records.json"))
     prep = prepared(store, job_id)
-    explanations = explanations_for(prep, records, samples, False)
-    codec.save(folder / "explanations.json", codec.dump_explanations(explanations))
-    return {"batch": index, "explanations": len(explanations)}
+    if old is None or redo is None:
+        explanations = explanations_for(prep, records, samples, store.progress)
+        codec.save(path, codec.dump_explanations(explanations))
+        return {"batch": index, "explanations": len(explanations)}
+    fresh = explanations_for(prep, [r for r in records if r.latent in redo], [], store.progress)
+    by_latent: dict[int, list[Explanation]] = {}
+    for e in fresh:
+        by_latent.setdefault(e.latent, []).append(e)
+    merged: list[Explanation] = []
+    for e in old:  # the old order; each redone latent's new rows where its old ones were
+        if e.latent not in redo:
+            merged.append(e)
+        elif e.latent in by_latent:
+            merged += by_latent.pop(e.latent)
+    codec.save(path, codec.dump_explanations(merged))
+    store.reopen_batch(job_id, index)
+    return {"batch": index, "repaired": len(redo), "explanations": len(merged)}
+
+
+def _key(row: Explanation | ScoreResult) -> tuple[int, int]:
+    return row.latent, row.explanation_id
+
+
+def _stale(row: ScoreResult, explanation: Explanation | None) -> bool:
+    """A score row to redo: its judgements (some or all) failed, or it was skipped for an
+    explanation that a repair has since made usable."""
+    if row.status in REDO_SCORES:
+        return True
+    return (
+        row.status == "skipped"
+        and (row.error or "").startswith("no usable explanation")
+        and explanation is not None
+        and explanation.status == "ok"
+    )
 
 
 def score_batch(store: JobStore, job_id: str, index: int, scorer: str) -> dict[str, Any]:
+    """Score the batch's explanations with one scorer; when its rows are already staged,
+    redo only the stale ones (see ``_stale``) and reopen the batch if any."""
     folder, _ = _batch(store, job_id, index)
     path = folder / f"scores-{scorer}.json"
-    if path.is_file():
-        return {"batch": index, "scorer": scorer, "skipped": True}
     if not (folder / "explanations.json").is_file():
         raise NotReadyError(f"job {job_id}: batch {index} has no explanations yet")
-    records, _ = codec.load_records(codec.load(folder / "records.json"))
     explanations = codec.load_explanations(codec.load(folder / "explanations.json"))
+    old = codec.load_scores(codec.load(path)) if path.is_file() else None
+    if old is not None:
+        by_key = {_key(e): e for e in explanations}
+        redo = {_key(r) for r in old if _stale(r, by_key.get(_key(r)))}
+        if not redo:
+            return {"batch": index, "scorer": scorer, "skipped": True}
+        explanations = [e for e in explanations if _key(e) in redo]
+    records, _ = codec.load_records(codec.load(folder / "records.json"))
     prep = prepared(store, job_id)
-    results = score_all(prep, records, explanations, False, scorers=[scorer])
-    codec.save(path, codec.dump_scores(results))
-    return {"batch": index, "scorer": scorer, "rows": len(results)}
+    results = score_all(prep, records, explanations, store.progress, scorers=[scorer])
+    if old is None:
+        codec.save(path, codec.dump_scores(results))
+        return {"batch": index, "scorer": scorer, "rows": len(results)}
+    fresh = {_key(r): r for r in results}
+    merged = [fresh.get(_key(r), r) for r in old]
+    codec.save(path, codec.dump_scores(merged))
+    store.reopen_batch(job_id, index)
+    return {"batch": index, "scorer": scorer, "repaired": len(fresh), "rows": len(merged)}
 
 
 def _provenance(store: JobStore, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -276,9 +345,9 @@ def write_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
     return {"batch": index, "complete": complete}
 
 
-def finalise(store: JobStore, job_id: str) -> dict[str, Any]:
-    """Write the job's tables (one file per table, named by the run id, exactly like
-    ``autointerp run``) and its manifest; mark the job finished."""
+def finalise(store: JobStore, job_id: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the job's tables (one file per table, named by the run id) and its manifest
+    (``extra`` added to it); mark the job finished."""
     paths = store.paths(job_id)
     if paths.finished.is_file():
         return {"skipped": True}
@@ -293,7 +362,8 @@ def finalise(store: JobStore, job_id: str) -> dict[str, Any]:
     for i in range(len(batches)):
         _, batch_samples = codec.load_records(codec.load(paths.batch(i) / "records.json"))
         samples += batch_samples
-    writer = RunWriter(results_root(get_settings()), info["run_id"])
+    out = store.results if store.results is not None else results_root(get_settings())
+    writer = RunWriter(out, info["run_id"])
     writer.add("latents", latents_frame(stats, samples, prov, int(info["d_sae"])))
     for name in BATCH_TABLES:
         parts = [paths.batch(i) / "tables" / f"{name}.parquet" for i in range(len(batches))]
@@ -309,7 +379,8 @@ def finalise(store: JobStore, job_id: str) -> dict[str, Any]:
         "autointerp_version": __version__,
         "config": cfg.to_dict(),
         "inputs": info["inputs"],
-        "service": {"n_shards": info["n_shards"], "n_batches": len(batches)},
+        "plan": {"n_shards": info["n_shards"], "n_batches": len(batches)},
+        **(extra or {}),
     }
     files = writer.commit(manifest)
     write_json(

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["KEYS", "SCHEMAS", "column_docs"]
+__all__ = ["KEYS", "SCHEMAS", "SCORED", "column_docs"]
+
+SCORED = ("ok", "partial")
+"""Score statuses whose metrics are valid (a partial row's leave out its failed judgements)."""
 
 _PROVENANCE = [
     ("run_id", pa.string(), "Run identifier: a hash of the frozen config and the inputs."),
@@ -124,7 +127,13 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("latent", pa.int64(), "Latent index."),
         ("explanation_id", pa.int64(), "Which explanation of the latent was scored."),
         ("scorer", pa.string(), "Scorer name (detection, fuzz, ...)."),
-        ("status", pa.string(), "ok, skipped (no usable explanation) or failed."),
+        (
+            "status",
+            pa.string(),
+            "ok; partial (some judgements failed: n_failed of them, left out of the metrics; "
+            "a rerun redoes the row); failed (every judgement failed); skipped (no usable "
+            "explanation or examples).",
+        ),
         ("error", pa.string(), "What went wrong, when status is not ok."),
         ("method", pa.string(), "logprob (P(yes) at the answer position) or generate."),
         ("threshold", pa.float64(), "Decision threshold on P(yes) used for the binary metrics."),

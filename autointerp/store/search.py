@@ -175,7 +175,7 @@ def search_latents(
             sql += (" AND " if pre.where else " WHERE ") + "contains(lower(explanation), lower(?))"
             params.append(contains)
         ok = _keys(checkpoint, run_id, latent)
-        ok.where.append("status = 'ok'")
+        ok.where.append("status IN ('ok', 'partial')")
         scores = store.rows("scores", ok.where, f"{key}, scorer, {_score_sql()} AS score")
         post = _Where().add("score >= ?", None if min_score is None else float(min_score))
         if scorer:
@@ -251,7 +251,7 @@ def list_checkpoints(root: Path | str) -> pd.DataFrame:
         ).drop(columns=["sae_sha256"])
         scores = store.rows("scores", columns=f"sae_sha256, scorer, status, {_score_sql()} AS s")
         means = store.df(
-            f"SELECT sae_sha256, scorer, avg(s) FILTER (status = 'ok') AS mean, count(*) AS n "
+            f"SELECT sae_sha256, scorer, avg(s) FILTER (status IN ('ok', 'partial')) AS mean, count(*) AS n "
             f"FROM ({scores}) GROUP BY sae_sha256, scorer ORDER BY scorer",
             tables=("scores",),
         )
