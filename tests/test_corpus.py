@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from autointerp.corpus import iter_documents, load_windows
+from autointerp.corpus import Skipped, iter_documents, load_windows, text_problem
 from autointerp.errors import CorpusError
 
 
@@ -85,3 +88,92 @@ def test_window_length_checks(tokenizer) -> None:  # type: ignore[no-untyped-def
         load_windows("stdlib", tokenizer, n_tokens=10, ctx_len=32)
     with pytest.raises(CorpusError, match="at least 2"):
         load_windows("stdlib", tokenizer, n_tokens=10, ctx_len=1)
+
+
+# Corpora that are not text: refused (one file) or skipped and counted (folders, records).
+
+PROSE = "The river runs past the old mill and into the lake below the town. " * 60
+
+
+def _garbage(n: int = 20_000, seed: int = 0) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "found"),
+    [
+        ("random.txt", _garbage(), r"% control characters and \d+\.\d% undecodable bytes"),
+        ("utf16.txt", PROSE.encode("utf-16"), "UTF-16 byte-order mark"),
+        ("controls.md", ("word\x1f\x02 " * 500).encode(), r"[1-9]\d\.\d% control characters"),
+        ("latin1.txt", ("Größe über Straße, schön " * 200).encode("latin-1"), "undecodable"),
+        ("random.jsonl", _garbage(), "its first 20000 bytes have"),
+        (
+            "nul.jsonl",
+            b"\n".join(b'{"text": "a\x00b\x00c\x00d\x00 e"}' for _ in range(50)),
+            "control characters",
+        ),
+    ],
+)
+def test_a_file_that_is_not_utf8_text_is_refused_naming_it(
+    tmp_path: Path, name: str, content: bytes, found: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(CorpusError) as info:
+        list(iter_documents(str(path)))
+    message = str(info.value)
+    assert f"corpus file {path} is not UTF-8 text" in message
+    assert re.search(found, message), message
+    assert "at most 1% allowed" in message
+
+
+def test_text_with_a_few_odd_characters_is_kept(tmp_path: Path) -> None:
+    """A stray undecodable byte or control character in real text is not a reason to refuse;
+    a UTF-8 byte-order mark is dropped."""
+    data = codecs.BOM_UTF8 + PROSE.encode() + b"\xff caf\xc3\xa9 \x1b[0m " + PROSE.encode()
+    (tmp_path / "ok.txt").write_bytes(data)
+    [doc] = iter_documents(str(tmp_path / "ok.txt"))
+    assert doc.startswith("The river") and "café" in doc and "\ufffd" in doc
+    assert text_problem(doc) is None
+
+
+def test_a_folder_skips_files_that_are_not_text_and_counts_them(
+    tmp_path: Path,
+    tokenizer,  # type: ignore[no-untyped-def]
+) -> None:
+    (tmp_path / "a-good.txt").write_text(PROSE, encoding="utf-8")
+    (tmp_path / "b-binary.txt").write_bytes(_garbage())
+    (tmp_path / "c-utf16.md").write_bytes(PROSE.encode("utf-16"))
+    skipped = Skipped()
+    docs = list(iter_documents(str(tmp_path), skipped=skipped))
+    assert docs == [PROSE] and skipped.documents == 2
+    assert "b-binary.txt" in skipped.examples[0] and "c-utf16.md" in skipped.examples[1]
+    w = load_windows(str(tmp_path), tokenizer, n_tokens=100_000, ctx_len=16)
+    assert w.skipped_documents == 2 and len(w.skipped_examples) == 2
+    text = tokenizer.decode(w.tokens[:, 1:].ravel())
+    assert "\ufffd" not in text and "river" in text
+    assert not any(ch in text for ch in "\x00\x1f")
+
+
+def test_a_folder_with_nothing_usable_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "one.txt").write_bytes(_garbage(seed=1))
+    (tmp_path / "two.txt").write_bytes(PROSE.encode("utf-16-le"))  # no byte-order mark
+    with pytest.raises(CorpusError, match="has no usable text: all 2 document.s. were skipped"):
+        list(iter_documents(str(tmp_path)))
+
+
+def test_jsonl_and_parquet_records_that_are_not_text_are_skipped(tmp_path: Path) -> None:
+    good = [f"Document {i} is about rivers." for i in range(40)]
+    bad = ["\x1f\x1e\x1d" * 20, "\ufffd" * 30 + "text"]
+    rows = [*good[:20], bad[0], *good[20:], bad[1]]
+    (tmp_path / "c.jsonl").write_text("\n".join(json.dumps({"text": r}) for r in rows))
+    pd.DataFrame({"text": rows}).to_parquet(tmp_path / "c.parquet")
+    for name, where in (("c.jsonl", ":21: "), ("c.parquet", " row 21: ")):
+        skipped = Skipped()
+        docs = list(iter_documents(str(tmp_path / name), skipped=skipped))
+        assert docs == good and skipped.documents == 2
+        assert f"{tmp_path / name}{where}" in skipped.examples[0]
+    only_bad = tmp_path / "bad.jsonl"
+    only_bad.write_text("\n".join(json.dumps({"text": b}) for b in bad))
+    with pytest.raises(CorpusError, match="has no usable text: all 2"):
+        list(iter_documents(str(only_bad)))
