@@ -42,11 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
             "SmolLM2 as explainer, on the first 32 live latents."
         ),
     )
-    add_config_options(run)
-    run.add_argument(
-        "--out", default=DEFAULT_OUT, help=f"Output directory (default: {DEFAULT_OUT})."
-    )
-    run.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+    add_run_options(run)
 
     inspect = sub.add_parser(
         "inspect",
@@ -117,8 +113,32 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_run_options(parser: argparse.ArgumentParser, *, service: bool = False) -> None:
+    """Every option of 'run': the config options, --out and --no-progress. 'submit' takes
+    them all too (``service=True``: --out is recorded in the job, --no-progress applies to
+    --wait), so the two commands cannot drift apart."""
+    add_config_options(parser)
+    if service:
+        parser.add_argument(
+            "--out",
+            help="Where the finished job writes its tables, a directory or fsspec URL that the "
+            "workers can reach; recorded in the job (default: the service's results location, "
+            "AUTOINTERP_RESULTS_URL or the store).",
+        )
+        parser.add_argument(
+            "--no-progress",
+            action="store_true",
+            help="With --wait: print no progress lines, only the job's final state.",
+        )
+    else:
+        parser.add_argument(
+            "--out", default=DEFAULT_OUT, help=f"Output directory (default: {DEFAULT_OUT})."
+        )
+        parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+
 def add_config_options(run: argparse.ArgumentParser) -> None:
-    """The options that build a run config (shared by 'run' and 'submit')."""
+    """The options that build a run config (part of :func:`add_run_options`)."""
     run.add_argument(
         "--sae",
         help="SAE/transcoder checkpoint: a folder or file in any supported format, a hub id "

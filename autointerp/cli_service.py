@@ -10,11 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autointerp.config import RunConfig
+    from autointerp.service.jobs import JobStore
 
 __all__ = ["SERVICE_COMMANDS", "add_service_commands"]
 
@@ -23,15 +28,17 @@ FINAL = ("done", "failed", "cancelled")
 
 def add_service_commands(sub: Any) -> None:
     """Add the service subcommands to the top-level parser's subparsers."""
-    from autointerp.cli import add_config_options
+    from autointerp.cli import add_run_options
 
     submit = sub.add_parser(
         "submit",
         help="Submit a job to the service (Celery on Redis); prints its id.",
-        description="Record a job on the store and start its task graph; the same options as "
-        "'run'. Submitting the same options again names the same job and skips finished work.",
+        description="Record a job on the store and start its task graph; every option of "
+        "'run' (--out: where the job writes its tables; --no-progress: with --wait, only the "
+        "final state), plus --store, --wait and --timeout. Submitting the same config again "
+        "names the same job and skips finished work.",
     )
-    add_config_options(submit)
+    add_run_options(submit, service=True)
     _store_option(submit)
     submit.add_argument("--wait", action="store_true", help="Wait for the job and show progress.")
     submit.add_argument("--timeout", type=float, default=0, help="With --wait: give up after S s.")
@@ -102,32 +109,84 @@ def _apply_store(args: argparse.Namespace) -> None:
 
 def _cmd_submit(args: argparse.Namespace) -> int:
     from autointerp.cli import config_from_args
-    from autointerp.service.jobs import JobStore
+    from autointerp.errors import ServiceUnavailableError
+    from autointerp.service.jobs import JobStore, job_id_for
     from autointerp.service.settings import get_settings
     from autointerp.tasks import submit
 
     _apply_store(args)
     cfg = config_from_args(args)
-    job_id, new = submit(cfg, origin="cli")
+    settings = get_settings()
+    store = JobStore(settings.store)
+    out = _out_location(args.out) if args.out else None
+    created = _record_out(store, cfg, out, settings.batch_size) if out else False
+    try:
+        job_id, new = submit(cfg, origin="cli", settings=settings)
+    except ServiceUnavailableError:
+        if created:  # nothing may stay recorded when the queue is down
+            shutil.rmtree(store.paths(job_id_for(cfg)).root, ignore_errors=True)
+        raise
+    if created:
+        _drop_key(store, job_id, "resubmitted_at")  # submit() saw the record made above
     print(job_id)
-    print(f"{'submitted' if new else 'resubmitted'} job {job_id}", file=sys.stderr)
+    print(f"{'submitted' if new or created else 'resubmitted'} job {job_id}", file=sys.stderr)
     if not args.wait:
         return 0
-    store = JobStore(get_settings().store)
     start = time.monotonic()
     last = ""
     while True:
         status = store.status(job_id)
         line = _progress_line(status)
-        if line != last:
+        final = status["state"] in FINAL
+        if line != last and (final or not args.no_progress):
             print(line, file=sys.stderr)
             last = line
-        if status["state"] in FINAL:
+        if final:
             return 0 if status["state"] == "done" else 1
         if args.timeout and time.monotonic() - start > args.timeout:
             print(f"timed out after {args.timeout:.0f} s; the job goes on", file=sys.stderr)
             return 3
         time.sleep(1.0)
+
+
+def _out_location(out: str) -> str:
+    """--out as the workers must see it: a URL as given, a path made absolute."""
+    return out if "://" in out else str(Path(out).expanduser().resolve())
+
+
+def _record_out(store: JobStore, cfg: RunConfig, out: str, batch_size: int) -> bool:
+    """Record ``out`` (where the job writes its tables) in the job's record before the job
+    is enqueued; True when this created the record. A job that already finished elsewhere
+    cannot move: its id is the hash of its config."""
+    from autointerp.errors import ConfigError
+    from autointerp.service.jobs import job_id_for, write_json
+
+    job_id = job_id_for(cfg)
+    if not store.exists(job_id):
+        store.create(cfg, "cli", batch_size)
+        created = True
+    else:
+        created = False
+    record = store.record(job_id)
+    recorded = record.get("out")
+    if recorded == out:
+        return created
+    if store.paths(job_id).finished.is_file():
+        raise ConfigError(
+            f"--out {out}: job {job_id} (the same config) has already written its tables to "
+            f"{recorded or 'the service results location'}; change the config for a new job"
+        )
+    record["out"] = out
+    write_json(store.paths(job_id).job, record)
+    return created
+
+
+def _drop_key(store: JobStore, job_id: str, key: str) -> None:
+    from autointerp.service.jobs import write_json
+
+    record = store.record(job_id)
+    if record.pop(key, None) is not None:
+        write_json(store.paths(job_id).job, record)
 
 
 def _progress_line(s: dict[str, Any]) -> str:

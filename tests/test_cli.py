@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,12 +16,14 @@ from tests.helpers import write_saelens
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "autointerp.cli", *args],
         capture_output=True,
         text=True,
-        env=ENV,
+        env={**ENV, **(env or {})},
         check=False,
         cwd=cwd,
         timeout=600,
@@ -198,3 +202,90 @@ def test_run_end_to_end_from_the_command_line(tmp_path: Path) -> None:
     listed = cli("scores", "--out", str(tmp_path / "out"), "--format", "csv")
     rows = listed.stdout.strip().splitlines()
     assert rows[0].startswith("run_id,latent,explanation_id,scorer") and len(rows) == 5
+
+
+def _option_strings(command: str) -> set[str]:
+    from autointerp.cli import _build_parser
+
+    parser = _build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {s for action in sub.choices[command]._actions for s in action.option_strings}
+
+
+def test_submit_takes_every_option_of_run() -> None:
+    """One function adds the run options to both parsers; this keeps it that way."""
+    run, submit = _option_strings("run"), _option_strings("submit")
+    assert {"--out", "--no-progress", "--set", "--scorers", "--config"} <= run
+    assert run - submit == set()
+    assert submit - run == {"--store", "--wait", "--timeout"}
+
+
+@pytest.fixture
+def service_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A real Redis (no worker: submitted jobs stay queued) and a store, via the environment
+    of the `autointerp submit` processes."""
+    from autointerp.service.redis_server import EmbeddedRedis
+
+    redis = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"AUTOINTERP_REDIS_URL": redis.url, "AUTOINTERP_STORE": str(tmp_path / "store")}
+    try:
+        yield env
+    finally:
+        redis.stop()
+
+
+def test_submit_records_out_and_no_progress_hides_progress_lines(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    from autointerp.service.jobs import JobStore
+
+    store = JobStore(service_env["AUTOINTERP_STORE"])
+    args = ["submit", "--latents", "0:4", "--set", "cache.dtype=float32", "--no-progress"]
+    first = cli(*args, "--out", "tables", "--wait", "--timeout", "1", env=service_env, cwd=tmp_path)
+    assert first.returncode == 3, first.stderr
+    job_id = first.stdout.strip()
+    lines = first.stderr.splitlines()
+    assert lines[0] == f"submitted job {job_id}" and lines[-1].startswith("timed out after 1 s")
+    assert not any("queued" in line for line in lines)
+    record = store.record(job_id)
+    assert record["out"] == str(tmp_path / "tables")  # made absolute: workers run elsewhere
+    assert "resubmitted_at" not in record
+    # Without --no-progress the same wait shows the state; resubmitting keeps the recorded out.
+    again = cli(*args[:-1], "--wait", "--timeout", "1", env=service_env)
+    assert again.returncode == 3 and again.stdout.strip() == job_id
+    assert again.stderr.splitlines()[0] == f"resubmitted job {job_id}"
+    assert f"{job_id} queued" in again.stderr.splitlines()
+    assert store.record(job_id)["out"] == str(tmp_path / "tables")
+
+
+def test_submit_with_out_records_nothing_when_redis_is_down(tmp_path: Path) -> None:
+    from autointerp.service.redis_server import free_port
+
+    env = {
+        "AUTOINTERP_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "AUTOINTERP_STORE": str(tmp_path / "store"),
+    }
+    out = cli("submit", "--out", str(tmp_path / "tables"), "--no-progress", env=env)
+    assert out.returncode == 2 and "cannot reach Redis" in out.stderr
+    assert list((tmp_path / "store" / "jobs").iterdir()) == []
+
+
+def test_submit_refuses_to_move_a_finished_job(service_env: dict[str, str], tmp_path: Path) -> None:
+    from autointerp.service.jobs import JobStore, write_json
+
+    store = JobStore(service_env["AUTOINTERP_STORE"])
+    first = cli("submit", "--latents", "1", env=service_env)
+    assert first.returncode == 0, first.stderr
+    job_id = first.stdout.strip()
+    write_json(store.paths(job_id).finished, {"at": "now"})
+    moved = cli("submit", "--latents", "1", "--out", str(tmp_path / "elsewhere"), env=service_env)
+    assert moved.returncode == 2
+    assert f"job {job_id} (the same config) has already written its tables to" in moved.stderr
+    assert "out" not in store.record(job_id)
+
+
+def test_a_config_value_out_of_range_exits_2_naming_the_key(tmp_path: Path) -> None:
+    out = cli("run", "--set", "cache.batch_size=-1", "--out", str(tmp_path / "out"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "cache.batch_size must be >= 0 (0 = chosen for the device), got -1" in out.stderr
+    assert not (tmp_path / "out").exists()
