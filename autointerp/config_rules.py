@@ -12,6 +12,7 @@ registry on first use (importing scorers pulls in torch), at load time (``from_d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import math
 import re
@@ -224,10 +225,15 @@ def rule_of(f: dataclasses.Field[Any]) -> Rule | None:
     return rule if isinstance(rule, Rule) else None
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def check_fields(obj: Any, where: str) -> None:
     """Type-check (normalising lists to tuples and ints to floats, as ``from_dict`` does)
     and rule-check every field of a config dataclass, descending into sections."""
-    hints = typing.get_type_hints(type(obj))
+    hints = _hints(type(obj))
     for f in dataclasses.fields(obj):
         key = f"{where}.{f.name}" if where else f.name
         value = getattr(obj, f.name)
