@@ -233,7 +233,7 @@ def _hints(cls: type) -> dict[str, Any]:
 def check_fields(obj: Any, where: str) -> None:
     """Type-check (normalising lists to tuples and ints to floats, as ``from_dict`` does)
     and rule-check every field of a config dataclass, descending into sections."""
-    hints = _hints(type(obj))
+    hints = _hints(obj.__class__)
     for f in dataclasses.fields(obj):
         key = f"{where}.{f.name}" if where else f.name
         value = getattr(obj, f.name)
