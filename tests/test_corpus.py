@@ -6,6 +6,7 @@ import codecs
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,8 +139,7 @@ def test_text_with_a_few_odd_characters_is_kept(tmp_path: Path) -> None:
 
 
 def test_a_folder_skips_files_that_are_not_text_and_counts_them(
-    tmp_path: Path,
-    tokenizer,  # type: ignore[no-untyped-def]
+    tmp_path: Path, tokenizer: Any
 ) -> None:
     (tmp_path / "a-good.txt").write_text(PROSE, encoding="utf-8")
     (tmp_path / "b-binary.txt").write_bytes(_garbage())
