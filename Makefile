@@ -7,7 +7,7 @@ DELPHI_VENV ?= .venv-delphi
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test check lint typecheck pytest install vllm browser bench bench-cache bench-memory \
-	bench-delphi bench-tokens bench-query bench-service clean
+	bench-delphi bench-tokens bench-query bench-service bench-redelivery clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -80,3 +80,7 @@ bench-query: install
 ## The service: latents/s against an LLM endpoint with a fixed latency, Celery overhead.
 bench-service: install
 	$(BIN)/python benchmarks/bench_throughput.py
+
+## The service: how long after a SIGKILL a worker's task runs again (default settings, ~5 min).
+bench-redelivery: install
+	$(BIN)/python benchmarks/bench_redelivery.py
