@@ -254,6 +254,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(summary_table(result.explanations, result.scores))
     stages = ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items())
     print(f"\nrun {result.run_id} finished in {elapsed:.0f} s ({stages})")
+    n_expl = (
+        int((result.explanations["status"] == "llm_error").sum()) if len(result.explanations) else 0
+    )
+    n_scores = (
+        int(result.scores["status"].isin(["partial", "failed"]).sum()) if len(result.scores) else 0
+    )
+    if n_expl or n_scores:
+        print(
+            f"{n_expl} explanations and {n_scores} score rows failed after retries; run the "
+            "same command again to redo only those"
+        )
+    if result.skipped_documents:
+        print(f"corpus: {result.skipped_documents} documents skipped (not text; see the manifest)")
     print("results:")
     for name, path in result.files.items():
         print(f"  {name:<13} {path}")

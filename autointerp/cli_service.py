@@ -200,6 +200,12 @@ def _progress_line(s: dict[str, Any]) -> str:
         parts.append(f"error in {s['error']['step']}: {s['error']['error']}")
     if s.get("run_id") and s["state"] == "done":
         parts.append(f"run {s['run_id']}")
+        failed = s.get("failed_rows") or {}
+        if any(failed.values()):
+            parts.append(
+                f"{failed['explanations']} explanations and {failed['scores']} score rows "
+                "failed (resubmit to redo them)"
+            )
     return ", ".join(parts)
 
 

@@ -64,6 +64,8 @@ class RunResult:
     explanations: pd.DataFrame
     scores: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    skipped_documents: int = 0
+    """Corpus documents left out because they are not text (binary, wrong encoding)."""
 
 
 def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
@@ -279,6 +281,8 @@ def run_inputs(prep: Prepared) -> dict[str, Any]:
         "corpus": prep.windows.source,
         "corpus_fingerprint": prep.windows.fingerprint,
         "n_windows": prep.windows.n_windows,
+        "skipped_documents": prep.windows.skipped_documents,
+        "skipped_examples": list(prep.windows.skipped_examples),
         "llm": prep.llm.name,
     }
 

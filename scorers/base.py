@@ -285,6 +285,9 @@ class YesNoScorer(Scorer):
             if calibrate:  # the calibration prompt is part of this result's cost
                 result.prompt_tokens += own[-1].prompt_tokens
                 result.completion_tokens += own[-1].completion_tokens
+                if own[-1].error and result.status == "ok":  # a fallback threshold: redo
+                    result.status = "partial"
+                    result.error = f"the calibration prompt failed: {own[-1].error}"
         return results
 
 

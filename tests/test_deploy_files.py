@@ -363,9 +363,19 @@ def test_autointerp_variables_are_ones_the_code_reads() -> None:
         assert name in known or read, f"{name}: no setting or code reads it"
 
 
-def test_visibility_timeout_exceeds_the_longest_task() -> None:
+def test_time_limits_and_the_leased_visibility_timeout() -> None:
+    """Workers renew their tasks' lease every quarter of the visibility timeout (so it need
+    not exceed the longest task); the compose default and example.env agree, and it is the
+    service's default (a dead worker's task comes back within ~2 minutes)."""
+    from autointerp.service.settings import ServiceSettings
+
     soft, hard = int(ENV["AUTOINTERP_TASK_SOFT_TIME_LIMIT"]), int(ENV["AUTOINTERP_TASK_TIME_LIMIT"])
-    assert soft < hard < int(ENV["AUTOINTERP_VISIBILITY_TIMEOUT"])
+    assert soft < hard
+    timeout = int(ENV["AUTOINTERP_VISIBILITY_TIMEOUT"])
+    assert timeout == ServiceSettings.model_fields["visibility_timeout"].default
+    assert 8 <= timeout <= 300
+    compose = (ROOT / "deploy" / "compose.yaml").read_text()
+    assert f"AUTOINTERP_VISIBILITY_TIMEOUT:-{timeout}}}" in compose
 
 
 def test_named_volumes_are_declared_and_used() -> None:

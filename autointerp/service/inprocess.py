@@ -83,6 +83,12 @@ def run_in_process(
         f"load: {prep.sae.info.format} checkpoint, d_sae {prep.sae.d_sae}, model "
         f"{prep.subject.name}, {prep.windows.n_windows} windows, LLM {prep.llm.name}"
     )
+    if prep.windows.skipped_documents:
+        log.warning(
+            "corpus: skipped %d documents that are not text (e.g. %s)",
+            prep.windows.skipped_documents,
+            "; ".join(prep.windows.skipped_examples[:2]),
+        )
     activations = activations_dir() if cfg.cache.reuse else None
     store = JobStore(staging_root(out), results=out, progress=progress)
     job_id, _ = store.create(cfg, origin="run", batch_size=get_settings().batch_size)
@@ -98,7 +104,8 @@ def run_in_process(
     run_id = prep.run_id
     explanations = read_table(out, "explanations", run_id=run_id)
     scores = read_table(out, "scores", run_id=run_id)
-    return RunResult(run_id, Path(str(out)), files, explanations, scores, clock.seconds)
+    skipped = prep.windows.skipped_documents
+    return RunResult(run_id, Path(str(out)), files, explanations, scores, clock.seconds, skipped)
 
 
 def _drop_if_stale(store: JobStore, job_id: str, prep: Prepared) -> None:

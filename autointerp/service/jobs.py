@@ -188,14 +188,29 @@ class JobStore:
         """Staged rows a rerun would redo: explanations whose LLM call failed and score rows
         with failed judgements (counted from the batches' files alone)."""
         out = {"explanations": 0, "scores": 0}
+        for counts in self._failed_rows(job_id).values():
+            out["explanations"] += counts[0]
+            out["scores"] += counts[1]
+        return out
+
+    def reopen_failed(self, job_id: str) -> list[int]:
+        """Reopen every batch with failed rows (before a resubmission repairs them, so the
+        job reads as running and is finalised only after all of them are rewritten)."""
+        failed = [i for i, counts in self._failed_rows(job_id).items() if any(counts)]
+        for index in failed:
+            self.reopen_batch(job_id, index)
+        return failed
+
+    def _failed_rows(self, job_id: str) -> dict[int, tuple[int, int]]:
+        out: dict[int, tuple[int, int]] = {}
         for folder in sorted((self.paths(job_id).root / "batches").glob("*")):
+            n_expl = n_scores = 0
             expl = folder / "explanations.json"
             if expl.is_file():
-                rows = _read_json(expl)
-                out["explanations"] += sum(r.get("status") in REDO_EXPLANATIONS for r in rows)
+                n_expl = sum(r.get("status") in REDO_EXPLANATIONS for r in _read_json(expl))
             for path in folder.glob("scores-*.json"):
-                rows = _read_json(path)
-                out["scores"] += sum(r.get("status") in REDO_SCORES for r in rows)
+                n_scores += sum(r.get("status") in REDO_SCORES for r in _read_json(path))
+            out[int(folder.name)] = (n_expl, n_scores)
         return out
 
     def cancel(self, job_id: str) -> dict[str, Any]:
@@ -240,6 +255,7 @@ class JobStore:
         if paths.finished.is_file():
             out["state"] = "done"
             out["finished"] = _read_json(paths.finished)
+            out["failed_rows"] = self.repairs(job_id)
         elif paths.cancelled.is_file():
             out["state"] = "cancelled"
         elif paths.error.is_file():

@@ -362,7 +362,9 @@ def finalise(store: JobStore, job_id: str, extra: dict[str, Any] | None = None) 
     for i in range(len(batches)):
         _, batch_samples = codec.load_records(codec.load(paths.batch(i) / "records.json"))
         samples += batch_samples
-    out = store.results if store.results is not None else results_root(get_settings())
+    out = store.results  # the in-process run's --out
+    if out is None:  # a service job: its --out (submit --out), else the service's root
+        out = store.record(job_id).get("out") or results_root(get_settings())
     writer = RunWriter(out, info["run_id"])
     writer.add("latents", latents_frame(stats, samples, prov, int(info["d_sae"])))
     for name in BATCH_TABLES:

@@ -251,8 +251,8 @@ def list_checkpoints(root: Path | str) -> pd.DataFrame:
         ).drop(columns=["sae_sha256"])
         scores = store.rows("scores", columns=f"sae_sha256, scorer, status, {_score_sql()} AS s")
         means = store.df(
-            f"SELECT sae_sha256, scorer, avg(s) FILTER (status IN ('ok', 'partial')) AS mean, count(*) AS n "
-            f"FROM ({scores}) GROUP BY sae_sha256, scorer ORDER BY scorer",
+            "SELECT sae_sha256, scorer, avg(s) FILTER (status IN ('ok', 'partial')) AS mean, "
+            f"count(*) AS n FROM ({scores}) GROUP BY sae_sha256, scorer ORDER BY scorer",
             tables=("scores",),
         )
     by_ckpt: dict[str, dict[str, float | None]] = {}

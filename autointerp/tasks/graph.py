@@ -15,15 +15,16 @@ __all__ = ["submit"]
 def submit(
     cfg: RunConfig, origin: str = "cli", settings: ServiceSettings | None = None
 ) -> tuple[str, bool]:
-    """Record and enqueue a job; returns (job id, whether the job is new). A job that is
-    already finished is not enqueued again; any other resubmission restarts the graph,
-    whose steps skip everything already on the store."""
+    """Record and enqueue a job; returns (job id, whether the job is new). A finished job
+    is enqueued again only when it has failed rows (explanations whose LLM call failed,
+    score rows with failed judgements: the steps redo those alone and rewrite the tables);
+    any other resubmission restarts the graph, whose steps skip what is on the store."""
     settings = settings or get_settings()
     _ping(settings.redis_url)
     store = JobStore(settings.store)
     job_id, new = store.create(cfg, origin, settings.batch_size)
-    if store.paths(job_id).finished.is_file():
-        return job_id, new
+    if store.paths(job_id).finished.is_file() and not store.reopen_failed(job_id):
+        return job_id, new  # finished, nothing to repair
     from autointerp.tasks.app import app
     from autointerp.tasks.tasks import plan_job
 

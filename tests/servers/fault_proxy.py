@@ -16,7 +16,8 @@ concurrent requests arrive, and a retry of a request meets a fresh draw:
 * ``nologprobs`` the upstream reply with every ``logprobs`` removed
 * ``badtype``    the upstream reply with the message content (or text) a number
 
-``doomed``: a share of request bodies (by hash; never the endpoint probe "Say yes.") gets
+``doomed``: a share of request bodies (by hash; never the endpoint probe "Say yes."), and
+the first ``--doom-explanations`` distinct explanation requests (``max_tokens`` > 3), get
 HTTP 500 on every attempt while ``doom`` is on, so some rows exhaust their retries.
 ``POST /_mode`` with ``{"faults": bool, "doom": bool}`` switches either; ``GET /_stats``
 returns the counts of forwarded requests and of each fault.
@@ -78,6 +79,8 @@ class Proxy:
         self.faults_on = True
         self.doom_on = True
         self.seen: Counter[str] = Counter()
+        self.doom_explanations = 0
+        self.doomed: set[str] = set()
         self.stats: Counter[str] = Counter()
 
     # ----------------------------------------------------------------------- faults
@@ -86,7 +89,12 @@ class Proxy:
         attempt = self.seen[digest]
         self.seen[digest] += 1
         probe = b"Say yes." in body
-        if self.doom_on and not probe and _unit(self.seed, "doom", digest) < self.doom_share:
+        if attempt == 0 and not probe and len(self.doomed) < self.doom_explanations:
+            with contextlib.suppress(ValueError, AttributeError):
+                if int(json.loads(body).get("max_tokens") or 0) > 3:
+                    self.doomed.add(digest)
+        hashed = _unit(self.seed, "doom", digest) < self.doom_share
+        if self.doom_on and not probe and (hashed or digest in self.doomed):
             return "doomed"
         if not self.faults_on:
             return None
@@ -230,11 +238,13 @@ class FaultProxy:
         *,
         seed: int = 1,
         doom: float = 0.04,
+        doom_explanations: int = 0,
         hang: float = 4.0,
         rates: dict[str, float] | None = None,
     ) -> None:
         cmd = [sys.executable, __file__, "--upstream", upstream, "--seed", str(seed)]
         cmd += ["--doom", str(doom), "--hang", str(hang)]
+        cmd += ["--doom-explanations", str(doom_explanations)]
         if rates is not None:
             cmd += ["--rates", json.dumps(rates)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -287,6 +297,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--doom", type=float, default=0.04, help="Share of bodies that always fail.")
     ap.add_argument("--hang", type=float, default=4.0, help="Seconds a hang lasts.")
+    ap.add_argument(
+        "--doom-explanations", type=int, default=0, help="Explanation requests that always fail."
+    )
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--rates", help="JSON {kind: probability} instead of the defaults.")
     args = ap.parse_args()
@@ -295,9 +308,11 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown fault kinds {sorted(unknown)}; known: {sorted(KINDS)}")
     proxy = Proxy(args.upstream, args.seed, args.doom, args.hang, rates)
+    proxy.doom_explanations = args.doom_explanations
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, _context: None)  # connections cut at exit
         task = asyncio.current_task()
         assert task is not None
         for sig in (signal.SIGTERM, signal.SIGINT):
