@@ -6,7 +6,7 @@ VLLM_VENV ?= .venv-vllm
 DELPHI_VENV ?= .venv-delphi
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck pytest install vllm browser bench bench-cache bench-memory \
+.PHONY: demo test test-fast check lint typecheck pytest install vllm browser bench bench-cache bench-memory \
 	bench-delphi bench-tokens bench-query bench-service bench-redelivery clean
 
 $(STAMP): pyproject.toml Makefile
@@ -47,6 +47,11 @@ browser:
 pytest: install vllm browser
 	AUTOINTERP_VLLM_VENV=$(VLLM_VENV) AUTOINTERP_REQUIRE_VLLM=1 AUTOINTERP_REQUIRE_BROWSER=1 \
 		$(BIN)/pytest
+
+## The fast loop: lint and the tests not marked slow (no pipeline runs, no service processes).
+test-fast: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not slow" -x -q
 
 ## Everything CI checks: lint, format, types, tests.
 test check: lint typecheck pytest

@@ -289,3 +289,44 @@ def test_a_config_value_out_of_range_exits_2_naming_the_key(tmp_path: Path) -> N
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "cache.batch_size must be >= 0 (0 = chosen for the device), got -1" in out.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_from_its_finished_batches(tmp_path: Path) -> None:
+    """`autointerp run --no-progress` logs one line per stage and per finished batch; SIGKILLed
+    after its first batch, the same command continues from there (the first batch is not
+    explained or scored again) and writes every table."""
+    import signal
+
+    out = tmp_path / "out"
+    args = ["run", "--latents", "4,7,10", "--n-tokens", "6400", "--out", str(out)]
+    args += ["--set", "cache.dtype=float32", "--set", "scoring.n_bootstrap=10", "--no-progress"]
+    for key in ("n_explain", "n_score", "n_nonactivating"):
+        args += ["--set", f"sampling.{key}=5"]
+    env = {**ENV, "AUTOINTERP_BATCH_SIZE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autointerp.cli", *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "batch 1/3:" in line:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(60)
+    log = "".join(lines)
+    assert "load: " in log and "cache: " in log and "batch 1/3: 1/1 explanations ok" in log, log
+    assert not (out / "scores").exists()  # nothing final yet, but the batch is staged
+    assert list(out.glob(".autointerp/jobs/*/done/batch-00000"))
+    again = cli(*args, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "batch 1/3: 1/1 explanations ok" in again.stderr
+    assert "already done" in again.stderr.split("batch 1/3:")[1].splitlines()[0]
+    assert "already done" not in again.stderr.split("batch 2/3:")[1].splitlines()[0]
+    listed = cli("scores", "--out", str(out), "--format", "csv")
+    assert len(listed.stdout.strip().splitlines()) == 1 + 3 * 2
