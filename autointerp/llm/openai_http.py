@@ -45,6 +45,8 @@ __all__ = ["OpenAICompatibleLLM"]
 T = TypeVar("T")
 P = TypeVar("P")
 TOP_LOGPROBS = 20
+PROBES = 3
+"""Probe replies without log-probabilities before the backend scores without them."""
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
@@ -167,19 +169,25 @@ class OpenAICompatibleLLM(LLM):
                     if not ids:
                         raise LLMUnavailableError(f"{self.base_url} serves no models")
                     self.model = ids[0]
-                choice = await self._call(
-                    "probing the endpoint",
-                    lambda: client.chat.completions.create(
-                        model=self.model,
-                        messages=[{"role": "user", "content": "Say yes."}],
-                        max_tokens=1,
-                        temperature=0,
-                        logprobs=True,
-                        top_logprobs=TOP_LOGPROBS,
-                    ),
-                    parse=_first_choice,
-                )
-                self.supports_logprobs = bool(choice.logprobs and choice.logprobs.content)
+                # A reply without log-probabilities may be one broken reply: ask up to
+                # PROBES times before scoring without them.
+                for _ in range(PROBES):
+                    choice = await self._call(
+                        "probing the endpoint",
+                        lambda: client.chat.completions.create(
+                            model=self.model,
+                            messages=[{"role": "user", "content": "Say yes."}],
+                            max_tokens=1,
+                            temperature=0,
+                            logprobs=True,
+                            top_logprobs=TOP_LOGPROBS,
+                        ),
+                        parse=_first_choice,
+                    )
+                    logprobs = getattr(choice, "logprobs", None)
+                    self.supports_logprobs = bool(logprobs and getattr(logprobs, "content", None))
+                    if self.supports_logprobs:
+                        break
             finally:
                 await client.close()
 

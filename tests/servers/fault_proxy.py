@@ -13,8 +13,10 @@ concurrent requests arrive, and a retry of a request meets a fresh draw:
 * ``html200``    HTTP 200 with an HTML page (``text/html``)
 * ``reset``      headers promising the whole body, half of it, then the connection closes
 * ``nochoices``  the upstream reply with ``choices: []``
-* ``nologprobs`` the upstream reply with every ``logprobs`` removed
-* ``badtype``    the upstream reply with the message content (or text) a number
+* ``nologprobs`` the upstream reply with every ``logprobs`` removed (requests asking for
+                 log-probabilities only)
+* ``badtype``    the upstream reply with what the client reads (log-probabilities, else the
+                 message content or text) a number
 
 ``doomed``: a share of request bodies (by hash; never the endpoint probe "Say yes."), and
 the first ``--doom-explanations`` distinct explanation requests (``max_tokens`` > 3), get
@@ -129,6 +131,8 @@ class Proxy:
             await self.send(writer, status, json.dumps(payload).encode())
             return True
         kind = self.fault(body) if method == "POST" and path.endswith("completions") else None
+        if kind == "nologprobs" and b'"logprobs"' not in body:
+            kind = None  # nothing to take away: no fault (and none counted)
         if kind is not None:
             self.stats[kind] += 1
         if kind in ("500", "doomed"):
@@ -221,8 +225,10 @@ def _spoil(reply: dict[str, Any], kind: str) -> dict[str, Any]:
     for choice in reply.get("choices", []):
         if kind == "nologprobs":
             choice["logprobs"] = None
-        elif kind == "badtype":
-            if "message" in choice:
+        elif kind == "badtype":  # wrongly typed where the client reads
+            if choice.get("logprobs"):
+                choice["logprobs"] = {"content": 12345, "top_logprobs": 12345}
+            elif "message" in choice:
                 choice["message"]["content"] = 12345
             else:
                 choice["text"] = 12345

