@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from autointerp import __version__
-from autointerp.config import RunConfig, config_docs
-from autointerp.config_dicts import assign_dotted, deep_merge
+from autointerp.cli_options import (
+    DEFAULT_OUT,
+    add_run_options,
+    config_from_args,
+)
+from autointerp.config import config_docs
 from autointerp.errors import AutointerpError, ConfigError
 
 __all__ = ["main"]
-
-DEFAULT_OUT = "autointerp-out"
 EPILOG = "Run 'autointerp <command> --help' for the options of each command."
 
 
@@ -111,129 +111,6 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_compare_commands(sub)
     return parser
-
-
-def add_run_options(parser: argparse.ArgumentParser, *, service: bool = False) -> None:
-    """Every option of 'run': the config options, --out and --no-progress. 'submit' takes
-    them all too (``service=True``: --out is recorded in the job, --no-progress applies to
-    --wait), so the two commands cannot drift apart."""
-    add_config_options(parser)
-    if service:
-        parser.add_argument(
-            "--out",
-            help="Where the finished job writes its tables, a directory or fsspec URL that the "
-            "workers can reach; recorded in the job (default: the service's results location, "
-            "AUTOINTERP_RESULTS_URL or the store).",
-        )
-        parser.add_argument(
-            "--no-progress",
-            action="store_true",
-            help="With --wait: print no progress lines, only the job's final state.",
-        )
-    else:
-        parser.add_argument(
-            "--out", default=DEFAULT_OUT, help=f"Output directory (default: {DEFAULT_OUT})."
-        )
-        parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
-
-
-def add_config_options(run: argparse.ArgumentParser) -> None:
-    """The options that build a run config (part of :func:`add_run_options`)."""
-    run.add_argument(
-        "--sae",
-        help="SAE/transcoder checkpoint: a folder or file in any supported format, a hub id "
-        "'org/repo/path', 'random:<ckpt>' or 'neurons:<hook>[:k=K]' (default: the demo SAE).",
-    )
-    run.add_argument("--hook", help="Override the checkpoint's hook point.")
-    run.add_argument(
-        "--model", help="Subject model: local dir or hub id (default: the checkpoint's)."
-    )
-    run.add_argument("--latents", help="'A:B', 'i,j,k' or 'live:N' (default: live:32).")
-    run.add_argument(
-        "--corpus", help="'stdlib' (default), a folder of .txt/.md, .jsonl or .parquet."
-    )
-    run.add_argument("--text-column", help="Text column of JSONL/Parquet corpora (default: text).")
-    run.add_argument("--n-tokens", type=int, help="Tokens to cache (default: 150000).")
-    run.add_argument("--ctx-len", type=int, help="Tokens per window incl. BOS (default: 32).")
-    run.add_argument(
-        "--llm",
-        help="'local' (default, in-process SmolLM2), 'local:<model>', an OpenAI-compatible base "
-        "URL such as http://localhost:8000/v1, or 'openai'.",
-    )
-    run.add_argument("--llm-model", help="Model name on the LLM server (default: its first model).")
-    run.add_argument(
-        "--api-key-env", help="Env variable holding the API key (default: OPENAI_API_KEY)."
-    )
-    run.add_argument(
-        "--explanations",
-        help="CSV/Parquet with latent,explanation columns: score these instead of explaining.",
-    )
-    run.add_argument(
-        "--explainer",
-        help="Explainer (default: default): default, contrastive, token_pairs, output, best_of_n.",
-    )
-    run.add_argument(
-        "--scorers",
-        help="Comma-separated scorers (default: detection,fuzz): detection, fuzz, embedding, "
-        "simulation, surprisal, intruder, intervention (see 'autointerp list').",
-    )
-    run.add_argument("--seed", type=int, help="Seed (default: 0).")
-    run.add_argument("--config", help="JSON file with a full or partial run config.")
-    run.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Override any config field by dotted name, e.g. --set sampling.n_explain=10 "
-        "(see 'autointerp config').",
-    )
-
-
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults <- --config file <- explicit flags <- --set overrides."""
-    data: dict[str, Any] = RunConfig().to_dict()
-    if args.config:
-        try:
-            loaded = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"--config {args.config}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"--config {args.config}: expected a JSON object")
-        data = deep_merge(data, loaded)
-    flags = {
-        "sae": args.sae,
-        "model": args.model,
-        "hook": args.hook,
-        "latents": args.latents,
-        "seed": args.seed,
-        "explanations": args.explanations,
-        "corpus.path": args.corpus,
-        "corpus.text_column": args.text_column,
-        "corpus.n_tokens": args.n_tokens,
-        "corpus.ctx_len": args.ctx_len,
-        "scoring.scorers": args.scorers,
-        "explain.explainer": args.explainer,
-        "llm.api_key_env": args.api_key_env,
-    }
-    for dotted, value in flags.items():
-        if value is not None:
-            assign_dotted(data, dotted, value)
-    for item in args.set:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        assign_dotted(data, key.strip(), value)
-    cfg = RunConfig.from_dict(data)
-    if args.llm or args.llm_model:
-        from autointerp.llm import llm_config_from_spec
-
-        spec = args.llm or ("local" if cfg.llm.backend == "local" else cfg.llm.base_url or "local")
-        cfg = replace(cfg, llm=llm_config_from_spec(spec, cfg.llm, args.llm_model))
-    return cfg
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ FINAL = ("done", "failed", "cancelled")
 
 def add_service_commands(sub: Any) -> None:
     """Add the service subcommands to the top-level parser's subparsers."""
-    from autointerp.cli import add_run_options
+    from autointerp.cli_options import add_run_options
 
     submit = sub.add_parser(
         "submit",
@@ -108,7 +108,7 @@ def _apply_store(args: argparse.Namespace) -> None:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from autointerp.cli import config_from_args
+    from autointerp.cli_options import config_from_args
     from autointerp.errors import ServiceUnavailableError
     from autointerp.service.jobs import JobStore, job_id_for
     from autointerp.service.settings import get_settings

@@ -255,7 +255,7 @@ class JobStore:
         if paths.finished.is_file():
             out["state"] = "done"
             out["finished"] = _read_json(paths.finished)
-            out["failed_rows"] = self.repairs(job_id)
+            out["failed_rows"] = out["finished"].get("failed_rows", {})
         elif paths.cancelled.is_file():
             out["state"] = "cancelled"
         elif paths.error.is_file():

@@ -387,6 +387,11 @@ def finalise(store: JobStore, job_id: str, extra: dict[str, Any] | None = None) 
     files = writer.commit(manifest)
     write_json(
         paths.finished,
-        {"at": datetime.now(UTC).isoformat(), "run_id": info["run_id"], "files": files},
+        {
+            "at": datetime.now(UTC).isoformat(),
+            "run_id": info["run_id"],
+            "files": files,
+            "failed_rows": store.repairs(job_id),  # counted once, read by status
+        },
     )
     return {"run_id": info["run_id"], "latents": sum(len(b) for b in batches)}
