@@ -7,7 +7,7 @@ DELPHI_VENV ?= .venv-delphi
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast check lint typecheck pytest install vllm browser bench bench-cache bench-memory \
-	bench-delphi bench-tokens bench-query bench-service bench-redelivery clean
+	bench-delphi bench-tokens bench-query bench-service bench-redelivery bench-quality clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ bench-delphi: install
 ## Prompt + completion tokens per latent (explain, detection, fuzz) against delphi's defaults.
 bench-tokens: install
 	$(BIN)/python benchmarks/bench_tokens.py --venv $(DELPHI_VENV)
+
+## Scorer validity and explainer fidelity on probe latents of known meaning (benchmarks/groundtruth).
+bench-quality: install
+	$(BIN)/python benchmarks/bench_quality.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(DELPHI_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -161,8 +161,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     folder = build(args.out, n_tokens=args.n_tokens, n_noise=args.n_noise)
     print(f"checkpoint: {folder}")
-    print(f"{'latent':>6} {'concept':<15} {'auroc':>6} {'f1':>5} {'prec':>5} {'recall':>6} "
-          f"{'base':>6} {'density':>7}")
+    print(
+        f"{'latent':>6} {'concept':<15} {'auroc':>6} {'f1':>5} {'prec':>5} {'recall':>6} "
+        f"{'base':>6} {'density':>7}"
+    )
     for row in read_truth(folder):
         p = row["probe"]
         assert isinstance(p, dict)
