@@ -266,7 +266,14 @@ class LLMConfig:
 class ExplainConfig:
     """How explanations are produced."""
 
-    explainer: str = opt("default", "Explainer name (see `autointerp list`).", EXPLAINER)
+    explainer: str = opt(
+        "grounded",
+        "Explainer name (see `autointerp list`). 'grounded' (the default) gives the LLM the "
+        "latent's statistics with its examples and checks the reply, storing a statistics "
+        "phrase ('stats') instead of generic or unsupported replies; 'default' is the plain "
+        "examples prompt.",
+        EXPLAINER,
+    )
     show_activations: bool = opt(
         False, "Also show each marked token's activation (0-9) to the explainer.", Flag()
     )
