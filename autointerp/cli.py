@@ -256,6 +256,7 @@ def _cmd_config(_args: argparse.Namespace) -> int:
 def _cmd_list(_args: argparse.Namespace) -> int:
     from autointerp.explain import EXPLAINERS
     from autointerp.llm import BACKENDS
+    from autointerp.quality import explainer_note, quality_source, scorer_note
     from autointerp.saes import ARCHITECTURES, FORMATS
     from scorers import SCORERS
 
@@ -268,6 +269,13 @@ def _cmd_list(_args: argparse.Namespace) -> int:
     ]
     for title, reg in registries:
         print(f"{title}: {', '.join(reg.names())}")
+    notes = {"explainer": explainer_note, "scorer": scorer_note}
+    for kind, reg in (("explainer", EXPLAINERS), ("scorer", SCORERS)):
+        measured = [(n, notes[kind](n)) for n in reg.names()]
+        if any(note for _, note in measured):
+            print(f"\n{kind}s measured by make bench-quality ({quality_source()}):")
+            for name, note in measured:
+                print(f"  {name:<14} {note or 'not measured'}")
     return 0
 
 

@@ -63,7 +63,36 @@ def summary_table(explanations: pd.DataFrame, scores: pd.DataFrame, width: int =
     if table["explanation_id"].max() == 0:
         table = table.drop(columns=["explanation_id"])
     text = table.to_string(index=False, float_format=lambda v: f"{v:.2f}")
-    return f"{text}\n\n{usage_line(explanations, scores)}"
+    notes = [usage_line(explanations, scores), *quality_lines(explanations, scores)]
+    return f"{text}\n\n" + "\n".join(notes)
+
+
+def quality_lines(explanations: pd.DataFrame, scores: pd.DataFrame) -> list[str]:
+    """How many explanations are the statistics phrase because the LLM's reply was rejected,
+    and which scorers the ground-truth benchmark found unreliable with this run's judge."""
+    from autointerp.quality import RELIABLE_AUROC, unreliable_scorers
+
+    lines = []
+    if "source" in explanations.columns and "error" in explanations.columns:
+        ok = explanations[explanations["status"] == "ok"]
+        rejected = ok[(ok["source"] == "generated:stats") & ok["error"].notna()]
+        if len(rejected):
+            lines.append(
+                f"{len(rejected)} of {len(ok)} explanations state the latent's statistics: "
+                "the LLM's reply was generic or unsupported (see the raw_reply and error "
+                "columns)"
+            )
+    if "llm" in scores.columns and not scores.empty:
+        for judge in sorted(scores["llm"].dropna().unique()):
+            bad = unreliable_scorers(str(judge))
+            ran = {s: a for s, a in bad.items() if s in set(scores["scorer"])}
+            if ran:
+                figures = ", ".join(f"{s} {a:.2f}" for s, a in sorted(ran.items()))
+                lines.append(
+                    f"unreliable with {judge}: {figures} right-vs-wrong AUROC on make "
+                    f"bench-quality (below {RELIABLE_AUROC}); read these columns with care"
+                )
+    return lines
 
 
 def usage_line(explanations: pd.DataFrame, scores: pd.DataFrame) -> str:
