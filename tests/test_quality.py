@@ -4,6 +4,7 @@ about scorers measured as unreliable with the run's judge."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,7 @@ JUDGE = "local:HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @pytest.fixture
-def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "quality.json"
     quality.publish(REPORT, JUDGE, path)
     monkeypatch.setattr(quality, "package_data", lambda name: tmp_path / name)
