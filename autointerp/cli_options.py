@@ -75,7 +75,15 @@ def add_config_options(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--explainer",
-        help="Explainer (default: default): default, contrastive, token_pairs, output, best_of_n.",
+        help="Explainer (default: grounded): grounded, stats (no LLM), default, contrastive, "
+        "token_pairs, output, best_of_n.",
+    )
+    run.add_argument(
+        "--refine",
+        action="store_true",
+        default=None,
+        help="Re-explain latents that score low on a validation split with other explainers "
+        "(explain.refine_with) and keep the best candidate; the summary reports the gain.",
     )
     run.add_argument(
         "--scorers",
@@ -118,6 +126,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "corpus.ctx_len": args.ctx_len,
         "scoring.scorers": args.scorers,
         "explain.explainer": args.explainer,
+        "explain.refine": args.refine,
         "llm.api_key_env": args.api_key_env,
     }
     for dotted, value in flags.items():

@@ -304,7 +304,25 @@ class ExplainConfig:
         0.7, "'best_of_n': sampling temperature for the candidates.", Range(ge=0)
     )
     selection_scorer: str = opt(
-        "detection", "'best_of_n': the scorer whose AUROC picks the best candidate.", SCORER
+        "detection",
+        "'best_of_n' and refine: the scorer whose AUROC picks the best candidate.",
+        SCORER,
+    )
+    refine: bool = opt(
+        False,
+        "Re-explain latents whose explanation scores below refine_below on a validation split "
+        "(half of the explain examples, never the scoring examples) with the refine_with "
+        "explainers, and keep the best candidate (`--refine`).",
+        Flag(),
+    )
+    refine_below: float = opt(
+        0.75, "Refine: validation value below which a latent is re-explained.", Range(ge=0)
+    )
+    refine_with: tuple[str, ...] = opt(
+        ("contrastive", "default"),
+        "Refine: the explainers that write the extra candidates (e.g. contrastive, default, "
+        "output, best_of_n, token_pairs).",
+        EXPLAINER,
     )
 
 

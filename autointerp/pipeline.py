@@ -25,6 +25,7 @@ from autointerp.config import RunConfig
 from autointerp.corpus import TokenWindows, load_windows
 from autointerp.errors import CheckpointError, ConfigError
 from autointerp.explain import EXPLAINERS, ExplainContext
+from autointerp.explain.refine import RefiningExplainer
 from autointerp.inputs import LatentSelection, load_explanations, parse_latents
 from autointerp.llm import LLM, make_llm
 from autointerp.llm.local import LocalLLM
@@ -217,6 +218,8 @@ def explanations_for(
         ]
         return given + skipped
     explainer = EXPLAINERS.get(cfg.explain.explainer)(cfg.explain)
+    if cfg.explain.refine:
+        explainer = RefiningExplainer(cfg.explain, explainer)
     ctx = ExplainContext(
         prep.llm,
         cfg.llm,

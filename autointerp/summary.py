@@ -70,9 +70,13 @@ def summary_table(explanations: pd.DataFrame, scores: pd.DataFrame, width: int =
 def quality_lines(explanations: pd.DataFrame, scores: pd.DataFrame) -> list[str]:
     """How many explanations are the statistics phrase because the LLM's reply was rejected,
     and which scorers the ground-truth benchmark found unreliable with this run's judge."""
+    from autointerp.explain.refine import refine_report
     from autointerp.quality import RELIABLE_AUROC, unreliable_scorers
 
     lines = []
+    refined = refine_report(explanations)
+    if refined:
+        lines.append(refined)
     if "source" in explanations.columns and "error" in explanations.columns:
         ok = explanations[explanations["status"] == "ok"]
         rejected = ok[(ok["source"] == "generated:stats") & ok["error"].notna()]
