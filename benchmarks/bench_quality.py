@@ -65,12 +65,42 @@ def _config(sae: Path, latents: list[int], n_tokens: int, sets: dict[str, Any]) 
     return data
 
 
-def _run(data: dict[str, Any], out: Path, **sets: Any) -> tuple[RunResult, float]:
+def _stored(out: Path, data: dict[str, Any]) -> tuple[RunResult, float] | None:
+    """The newest finished run under ``out`` whose config matches ``data`` (--reuse)."""
+    keys = ["sae", "latents", "explanations", "corpus", "sampling", "scoring"]
+    if not data.get("explanations"):  # the explain settings matter only when explaining
+        keys.append("explain")
+    found = []
+    for path in sorted((out / "runs").glob("*.json")) if (out / "runs").is_dir() else []:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if all(meta["config"].get(k) == data.get(k) for k in keys):
+            found.append(meta)
+    if not found:
+        return None
+    meta = max(found, key=lambda m: m["created_at"])
+    run_id = meta["run_id"]
+    result = RunResult(
+        run_id,
+        out,
+        {},
+        read_table(out, "explanations", run_id=run_id),
+        read_table(out, "scores", run_id=run_id),
+        dict(meta.get("timings_s", {})),
+    )
+    return result, float(sum(result.timings.values()))
+
+
+def _run(
+    data: dict[str, Any], out: Path, reuse: bool = False, **sets: Any
+) -> tuple[RunResult, float]:
     data = json.loads(json.dumps(data))
     for key, value in sets.items():
         assign_dotted(data, key, value)
+    cfg = RunConfig.from_dict(data)
+    if reuse and (stored := _stored(out, cfg.to_dict())):
+        return stored
     start = time.perf_counter()
-    result = run(RunConfig.from_dict(data), out, progress=False)
+    result = run(cfg, out, progress=False)
     return result, time.perf_counter() - start
 
 
@@ -95,7 +125,11 @@ def measure_scorers(
     out: dict[str, Any] = {}
     for name in args.scorers.split(","):
         result, seconds = _run(
-            data, args.work / f"score-{name}", explanations=str(path), **{"scoring.scorers": [name]}
+            data,
+            args.work / f"score-{name}",
+            args.reuse,
+            explanations=str(path),
+            **{"scoring.scorers": [name]},
         )
         scores = result.scores
         ok = scores[scores["status"].isin(["ok", "partial"])].copy()
@@ -124,6 +158,7 @@ def measure_explainers(
         result, seconds = _run(
             data,
             args.work / f"explain-{name}",
+            args.reuse,
             **{"explain.explainer": name, "scoring.scorers": ["embedding"]},
         )
         expl = result.explanations[result.explanations["explanation_id"] == 0]
@@ -187,6 +222,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=DEFAULT_DIR / "runs")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/quality.json")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="take a finished run with the same config from --work instead of running it again",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     start = time.perf_counter()
