@@ -83,8 +83,8 @@ def quality_lines(explanations: pd.DataFrame, scores: pd.DataFrame) -> list[str]
         if len(rejected):
             lines.append(
                 f"{len(rejected)} of {len(ok)} explanations state the latent's statistics: "
-                "the LLM's reply was generic or unsupported (see the raw_reply and error "
-                "columns)"
+                "the LLM's reply was generic, unsupported or only repeated the tokens (see the "
+                "raw_reply and error columns)"
             )
     if "llm" in scores.columns and not scores.empty:
         for judge in sorted(scores["llm"].dropna().unique()):
