@@ -21,7 +21,16 @@ from dataclasses import dataclass
 
 from autointerp.records import Example, LatentRecord
 
-__all__ = ["LatentFacts", "compute_facts", "display_token", "stats_phrase", "token_key"]
+__all__ = [
+    "LatentFacts",
+    "compute_facts",
+    "display_token",
+    "distinct_tokens",
+    "listed",
+    "shared_form",
+    "stats_phrase",
+    "token_key",
+]
 
 STRONG = 0.5
 """A firing counts as strong at this fraction of its example's peak or more."""
@@ -132,16 +141,98 @@ def quoted(items: Sequence[str]) -> str:
     return ", ".join(f'"{t}"' for t in items)
 
 
+def listed(items: Sequence[str]) -> str:
+    """Items as a reader's list: words and numbers bare, anything else (symbols, spaces,
+    mixed tokens) in quotes."""
+    return ", ".join(t if t.isalnum() else f'"{t}"' for t in items)
+
+
+def _variants(token: str) -> set[str]:
+    """The word, its singular when it looks plural, and its plurals."""
+    word = token.lower()
+    out = {word, word + "s", word + "es"}
+    for ending in ("es", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            out.add(word[: -len(ending)])
+    return out
+
+
+def distinct_tokens(facts: LatentFacts, n: int = N_TOKENS) -> list[str]:
+    """The top firing tokens, one per word (a plural after its singular is skipped), so the
+    list names as many different words as it can."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for token, _ in facts.tokens:
+        if token.lower() in seen:
+            continue
+        seen |= _variants(token)
+        out.append(token)
+        if len(out) == n:
+            break
+    return out
+
+
+FORM_SHARE = 0.8
+"""A form (numbers, punctuation, a suffix, ...) is named when the tokens that have it hold at
+least this share of the listed tokens' firings."""
+_SUFFIXES = ("ing", "ed", "ly", "tion", "ment", "ness")
+"""Endings that mark a word class (a shared "-er" or "-s" is usually a coincidence)."""
+_NAMED_SPACE = {"newline", "tab", "space"}
+
+
+def _forms(token: str) -> set[str]:
+    """The surface forms one display token has."""
+    word = token.strip()
+    out = set()
+    if token in _NAMED_SPACE:
+        out.add("whitespace")
+    elif word and all(not c.isalnum() for c in word):
+        out.add("punctuation and symbols")
+    elif word.replace(".", "", 1).replace(",", "").isdigit():
+        out.add("numbers")
+    elif word.isalpha():
+        if word[0].isupper() and not word.isupper():
+            out.add("capitalized words")
+        if len(word) >= 4:
+            for suffix in _SUFFIXES:
+                if word.lower().endswith(suffix) and len(word) - len(suffix) >= 2:
+                    out.add(f'words ending in "-{suffix}"')
+                    break
+    return out
+
+
+def shared_form(facts: LatentFacts) -> str | None:
+    """The surface form (numbers, punctuation and symbols, whitespace, capitalized words,
+    words ending in a suffix) that the listed firing tokens share, by ``FORM_SHARE`` of their
+    firings and at least two distinct tokens; None when they share none."""
+    listed = facts.tokens[:8]
+    total = sum(s for _, s in listed)
+    if total <= 0 or len(listed) < 2:
+        return None
+    weight: Counter[str] = Counter()
+    count: Counter[str] = Counter()
+    for token, share in listed:
+        for form in _forms(token):
+            weight[form] += share
+            count[form] += 1
+    found = [f for f, w in weight.most_common() if w >= FORM_SHARE * total and count[f] >= 2]
+    return found[0] if found else None
+
+
 def stats_phrase(facts: LatentFacts) -> str:
-    """A deterministic explanation from the facts: the top firing tokens, and the token
-    before them when one dominates. Empty when the latent never fired strongly."""
+    """A deterministic explanation from the facts: the top firing tokens as a list (one per
+    word; under a form such as numbers or words ending in "-ed" when they share one), and
+    the token before them when one dominates. Empty when the latent never fired strongly."""
     if not facts.tokens:
         return ""
-    top = [t for t, _ in facts.tokens[:N_TOKENS]]
+    top = distinct_tokens(facts)
+    form = shared_form(facts)
     if facts.tokens[0][1] >= 0.8 or len(top) == 1:
         phrase = f'the token "{top[0]}"'
+    elif form is not None:
+        phrase = f"{form} such as {listed(top)}"
     else:
-        phrase = f"the tokens {quoted(top)}"
+        phrase = listed(top)
     if facts.before and facts.before[0][1] >= DOMINANT_BEFORE:
         phrase += f' after "{facts.before[0][0]}"'
     return phrase

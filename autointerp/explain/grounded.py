@@ -36,7 +36,14 @@ import numpy as np
 from autointerp.errors import AutointerpError, LLMResponseError
 from autointerp.explain.base import EXPLAINERS, ExplainContext, Explainer
 from autointerp.explain.default import format_example
-from autointerp.explain.facts import LatentFacts, compute_facts, quoted, stats_phrase
+from autointerp.explain.facts import (
+    LatentFacts,
+    compute_facts,
+    distinct_tokens,
+    listed,
+    quoted,
+    stats_phrase,
+)
 from autointerp.explain.parse import parse_explanation
 from autointerp.llm.base import Completion, Messages
 from autointerp.prompts import load_template
@@ -355,9 +362,21 @@ def paraphrase_check(
     return similar
 
 
+_CONNECTORS = {"and", "or", "the", "a", "an", "of", "e", "g"}
+
+
+def _repeats_tokens(theme: str, facts: LatentFacts) -> bool:
+    """True when half or more of the theme's words are the listed tokens themselves
+    (or their plurals): a list, not a category ("falsy" for true/false is a category)."""
+    tokens = {w.lower() for t, _ in facts.tokens for w in _WORD.findall(t.lower())}
+    tokens |= {w + "s" for w in tokens} | {w + "es" for w in tokens}
+    words = [w for w in _WORD.findall(theme.lower()) if w not in _CONNECTORS]
+    return 2 * sum(w in tokens for w in words) >= len(words)
+
+
 def _evidence(facts: LatentFacts) -> str:
-    tokens = [t for t, _ in facts.tokens[:N_EVIDENCE]]
-    text = f"(e.g. {quoted(tokens)})" if tokens else ""
+    tokens = distinct_tokens(facts, N_EVIDENCE)
+    text = f"(e.g. {listed(tokens)})" if tokens else ""
     if facts.before and facts.before[0][1] >= 0.5:
         text += f' after "{facts.before[0][0]}"'
     return text
@@ -501,9 +520,7 @@ class GroundedExplainer(Explainer):
         reason = check_theme(theme, facts, instructions, similar=similar)
         if reason is not None:
             return _stats_row(record, facts, reply, reason)
-        tokens = {_stem(w) for w in facts.words()}
-        content = _content(theme)
-        if 2 * sum(_stem(w) in tokens for w in content) >= len(content):
+        if _repeats_tokens(theme, facts):
             return _stats_row(record, facts, reply, "only repeats the tokens")
         return Explanation(
             latent=record.latent,
