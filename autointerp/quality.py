@@ -64,7 +64,8 @@ def scorer_note(name: str) -> str | None:
     if "top1" in figs:
         note += f", right ranked first {100 * figs['top1']:.0f}%"
     if figs["auroc"] < RELIABLE_AUROC:
-        note += f" - unreliable with {_judge()}"
+        judge = _judge() if figs.get("uses_llm", True) else "its embedding model (no LLM)"
+        note += f" - below {RELIABLE_AUROC}: unreliable with {judge}"
     return note
 
 
@@ -100,7 +101,11 @@ def publish(report: dict[str, Any], judge: str, path: Path) -> None:
         "benchmark": "make bench-quality",
         "latents": len(report.get("settings", {}).get("latents", [])),
         "scorers": {
-            n: {k: f[k] for k in keep if k in f} for n, f in report.get("scorers", {}).items()
+            n: {
+                **{k: f[k] for k in keep if k in f},
+                "uses_llm": f.get("prompt_tokens_per_latent", 1) > 0,
+            }
+            for n, f in report.get("scorers", {}).items()
         },
         "explainers": {
             n: {k: f[k] for k in keep if k in f}

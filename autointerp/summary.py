@@ -93,8 +93,8 @@ def quality_lines(explanations: pd.DataFrame, scores: pd.DataFrame) -> list[str]
             if ran:
                 figures = ", ".join(f"{s} {a:.2f}" for s, a in sorted(ran.items()))
                 lines.append(
-                    f"unreliable with {judge}: {figures} right-vs-wrong AUROC on make "
-                    f"bench-quality (below {RELIABLE_AUROC}); read these columns with care"
+                    f"unreliable in this setup ({judge}): {figures} right-vs-wrong AUROC on "
+                    f"make bench-quality (below {RELIABLE_AUROC}); read these columns with care"
                 )
     return lines
 

@@ -32,6 +32,7 @@ from autointerp.config import RunConfig
 from autointerp.config_dicts import assign_dotted
 from autointerp.explain import EXPLAINERS
 from autointerp.pipeline import RunResult, run
+from autointerp.quality import publish
 from autointerp.sampling.embed import minilm_embedder
 from autointerp.summary import primary_score
 
@@ -223,6 +224,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/quality.json")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--update",
+        action="store_true",
+        help="merge into the existing --json: keep the scorers and explainers not measured now",
+    )
+    parser.add_argument(
+        "--publish",
+        type=Path,
+        default=ROOT / "autointerp/data/quality.json",
+        help="where the figures `autointerp list` shows go ('' = nowhere)",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="take a finished run with the same config from --work instead of running it again",
@@ -306,9 +318,21 @@ def main() -> None:
         "baselines": baselines,
         "runtime_s": runtime,
     }
+    today = time.strftime("%Y-%m-%d")
+    for section in ("scorers", "explainers"):
+        for figs in report[section].values():
+            figs["measured_on"] = today
+    if args.update and args.json.is_file():
+        old = json.loads(args.json.read_text(encoding="utf-8"))
+        if old.get("checkpoint") == report["checkpoint"]:
+            for section in ("scorers", "explainers"):
+                report[section] = {**old.get(section, {}), **report[section]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
     print(f"wrote {args.json}")
+    if str(args.publish) not in ("", "."):
+        publish(report, f"{data['llm']['backend']}:{data['llm']['model']}", args.publish)
+        print(f"wrote {args.publish}")
 
 
 if __name__ == "__main__":

@@ -69,3 +69,31 @@ def test_summary_warns_about_unreliable_scorers_and_rejected_replies(shipped: Pa
     assert "fuzz 0.51" in lines[1] and "embedding" not in lines[1]
     other = scores.assign(llm="openai:gpt-4o")
     assert quality_lines(explanations.iloc[:1], other) == []
+
+
+def test_a_scorer_without_an_llm_is_not_blamed_on_the_judge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = {"scorers": {"embedding": {"auroc": 0.7, "prompt_tokens_per_latent": 0.0}}}
+    quality.publish(report, JUDGE, tmp_path / "quality.json")
+    monkeypatch.setattr(quality, "package_data", lambda name: tmp_path / name)
+    quality.figures.cache_clear()
+    try:
+        note = quality.scorer_note("embedding")
+    finally:
+        quality.figures.cache_clear()
+    assert note is not None and "unreliable with its embedding model (no LLM)" in note
+
+
+def test_the_shipped_figures_are_for_the_embedded_default_judge() -> None:
+    """The package's quality.json (written by make bench-quality) names the judge that a run
+    with the defaults records in its llm column, so the summary's warnings apply to it."""
+    from autointerp.config import LLMConfig
+
+    data = quality.figures()
+    if not data:
+        pytest.skip("no shipped figures")
+    default = LLMConfig()
+    assert data["judge"] == f"{default.backend}:{default.model}"
+    assert {"detection", "fuzz"} <= set(data["scorers"])
+    assert {"grounded", "stats", "token_list"} <= set(data["explainers"])
