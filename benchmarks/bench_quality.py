@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from groundtruth.build import DEFAULT_DIR, build, read_truth
-from groundtruth.measure import fidelity, token_list_baseline, validity
+from groundtruth.measure import fidelity, paired_gain, token_list_baseline, validity
 
 from autointerp import read_table
 from autointerp.config import RunConfig
@@ -173,6 +173,7 @@ def measure_explainers(
             {"latent": int(lat), "concept": truth[int(lat)]["concept"], "explanation": str(t)}
             for lat, t in zip(okay["latent"][:6], okay["explanation"][:6], strict=True)
         ]
+        figures["texts"] = dict(zip(map(int, okay["latent"]), texts, strict=True))
         out[name] = figures
         if examples is None:
             examples = read_table(result.out, "examples", run_id=result.run_id)
@@ -275,6 +276,12 @@ def main() -> None:
         )
         examples = read_table(res.out, "examples", run_id=res.run_id)
     baselines = measure_baselines(truth, concepts, examples, embed, args.seed)
+    lists = token_list_baseline(examples[examples["latent"].isin(concepts)])
+    truths = {lat: str(truth[lat]["right"]) for lat in concepts}
+    for figs in explainers.values():
+        if "texts" in figs:
+            gain = paired_gain(figs.pop("texts"), lists, truths, embed, seed=args.seed)
+            figs |= {f"{k}_vs_token_list": v for k, v in gain.items()}
     probes = {
         k: float(np.mean([truth[lat]["probe"][k] for lat in concepts]))
         for k in ("auroc", "f1", "precision", "recall")
@@ -293,6 +300,11 @@ def main() -> None:
     fid_cols = ["n", "cos_right", "cos_other", "gap", "top1", "ok_share"]
     _table("Explainer fidelity (MiniLM cosine to the truths)", explainers, fid_cols)
     _table("Baselines", baselines, fid_cols[:5])
+    _table(
+        "Closer to the truth than the token list? (per-latent cosine difference, paired CI)",
+        explainers,
+        [f"{k}_vs_token_list" for k in ("gain", "gain_ci_low", "gain_ci_high", "wins")],
+    )
     cost_cols = ["prompt_tokens_per_latent", "completion_tokens_per_latent", "seconds_per_latent"]
     _table("Cost per latent", {**scorers, **explainers}, cost_cols)
     for name, figs in {**explainers, **baselines}.items():

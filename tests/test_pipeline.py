@@ -357,3 +357,44 @@ def test_failed_run_keeps_earlier_results(small_run, tmp_path: Path) -> None:  #
         run(replace(cfg, latents="9999"), out, progress=False)
     pd.testing.assert_frame_equal(read_table(out, "scores"), before)
     assert np.all(read_table(out, "scores")["run_id"] == result.run_id)
+
+
+def test_refine_keeps_every_candidate_with_its_validation_value(small_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--refine through the whole pipeline on the real SmolLM2: with the bar above any
+    possible AUROC every latent is re-explained; the stored row is the candidate with the best
+    validation value, every candidate is kept in raw_reply, and the summary reports it."""
+    from autointerp.explain.refine import refine_report
+
+    cfg, _out, _result = small_run
+    out = tmp_path / "out"
+    refined = replace(
+        cfg,
+        explain=replace(
+            cfg.explain,
+            refine=True,
+            refine_below=1.01,
+            refine_with=("stats",),
+            selection_scorer="embedding",
+        ),
+        scoring=replace(cfg.scoring, scorers=("embedding",)),
+    )
+    run(refined, out, progress=False)
+    expl = read_table(out, "explanations")
+    first = read_table(small_run[1], "explanations")
+    assert dict(zip(expl.latent, expl.status, strict=True)) == dict(
+        zip(first.latent, first.status, strict=True)
+    )  # the dead and the too-sparse latent keep their rows
+    expl = expl[expl["status"] == "ok"]
+    assert sorted(expl.latent) == [4, 7, 10]
+    for row in expl.itertuples():
+        info = json.loads(row.raw_reply)["refine"]
+        assert info["refined"] and info["selection_scorer"] == "embedding"
+        names = [c["explainer"] for c in info["candidates"]]
+        assert names == ["grounded", "stats"]
+        values = [c["validation"] for c in info["candidates"]]
+        assert info["chosen_value"] == max(v for v in values if v is not None)
+        assert row.explanation == info["candidates"][info["chosen"]]["text"]
+        # the validation positives are the held-back half of the explain examples
+        assert info["n_shown"] + info["n_validation_positives"] == cfg.sampling.n_explain
+    report = refine_report(expl)
+    assert report is not None and report.startswith("refine: 3 of 3 latents re-explained")

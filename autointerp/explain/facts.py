@@ -143,8 +143,16 @@ def quoted(items: Sequence[str]) -> str:
 
 def listed(items: Sequence[str]) -> str:
     """Items as a reader's list: words and numbers bare, anything else (symbols, spaces,
-    mixed tokens) in quotes."""
-    return ", ".join(t if t.isalnum() else f'"{t}"' for t in items)
+    mixed tokens) in quotes (single quotes around a double quote)."""
+    return ", ".join(_listed(t) for t in items)
+
+
+def _listed(token: str) -> str:
+    if token.isalnum():
+        return token
+    if '"' in token and "'" not in token:
+        return f"'{token}'"
+    return f'"{token}"'
 
 
 def _variants(token: str) -> set[str]:
@@ -178,6 +186,14 @@ least this share of the listed tokens' firings."""
 _SUFFIXES = ("ing", "ed", "ly", "tion", "ment", "ness")
 """Endings that mark a word class (a shared "-er" or "-s" is usually a coincidence)."""
 _NAMED_SPACE = {"newline", "tab", "space"}
+_GENERAL = "punctuation and symbols"
+_SYMBOLS = (
+    ("opening brackets", "([{"),
+    ("closing brackets", ")]}"),
+    ("quotation marks", "\"'`"),
+    ("operators", "=<>!+-*/%&|^~"),
+)
+"""Kinds of symbol tokens, by their first character (trailing punctuation allowed)."""
 
 
 def _forms(token: str) -> set[str]:
@@ -187,7 +203,10 @@ def _forms(token: str) -> set[str]:
     if token in _NAMED_SPACE:
         out.add("whitespace")
     elif word and all(not c.isalnum() for c in word):
-        out.add("punctuation and symbols")
+        out.add(_GENERAL)
+        for name, chars in _SYMBOLS:
+            if word[0] in chars and all(c in chars or c in ".,;:" for c in word):
+                out.add(name)
     elif word.replace(".", "", 1).replace(",", "").isdigit():
         out.add("numbers")
     elif word.isalpha():
@@ -202,21 +221,24 @@ def _forms(token: str) -> set[str]:
 
 
 def shared_form(facts: LatentFacts) -> str | None:
-    """The surface form (numbers, punctuation and symbols, whitespace, capitalized words,
-    words ending in a suffix) that the listed firing tokens share, by ``FORM_SHARE`` of their
-    firings and at least two distinct tokens; None when they share none."""
+    """The surface form (numbers, brackets, quotation marks, operators, other punctuation and
+    symbols, whitespace, capitalized words, words ending in a suffix) that the listed firing
+    tokens share, by ``FORM_SHARE`` of their firings and at least two distinct tokens; None
+    when they share none."""
     listed = facts.tokens[:8]
     total = sum(s for _, s in listed)
     if total <= 0 or len(listed) < 2:
         return None
-    weight: Counter[str] = Counter()
+    weight: dict[str, float] = {}
     count: Counter[str] = Counter()
     for token, share in listed:
         for form in _forms(token):
-            weight[form] += share
+            weight[form] = weight.get(form, 0.0) + share
             count[form] += 1
-    found = [f for f, w in weight.most_common() if w >= FORM_SHARE * total and count[f] >= 2]
-    return found[0] if found else None
+    found = [f for f, w in weight.items() if w >= FORM_SHARE * total and count[f] >= 2]
+    if len(found) > 1 and _GENERAL in found:  # a named kind of symbol says more
+        found.remove(_GENERAL)
+    return max(found, key=lambda f: weight[f]) if found else None
 
 
 def stats_phrase(facts: LatentFacts) -> str:
@@ -229,8 +251,8 @@ def stats_phrase(facts: LatentFacts) -> str:
     form = shared_form(facts)
     if facts.tokens[0][1] >= 0.8 or len(top) == 1:
         phrase = f'the token "{top[0]}"'
-    elif form is not None:
-        phrase = f"{form} such as {listed(top)}"
+    elif form is not None:  # its examples are tokens of that form
+        phrase = f"{form} such as {listed([t for t in top if form in _forms(t)])}"
     else:
         phrase = listed(top)
     if facts.before and facts.before[0][1] >= DOMINANT_BEFORE:

@@ -82,7 +82,15 @@ def _facts(*tokens: str) -> LatentFacts:
     [
         (("0", "1", "2", "8"), "numbers such as 0, 1, 2, 8"),
         (("called", "named", "raised"), 'words ending in "-ed" such as called, named, raised'),
+        (
+            ("called", "named", "raised", "asked", "Spec"),
+            'words ending in "-ed" such as called, named, raised, asked',
+        ),
         (("(", "[", ":"), 'punctuation and symbols such as "(", "[", ":"'),
+        (("(", "[", "{"), 'opening brackets such as "(", "[", "{"'),
+        ((")", "]", ")."), 'closing brackets such as ")", "]", ")."'),
+        (('"', "'"), "quotation marks such as '\"', \"'\""),
+        (("==", "<", ">="), 'operators such as "==", "<", ">="'),
         (("Paris", "London", "Rome"), "capitalized words such as Paris, London, Rome"),
         (("file", "path", "__init__"), 'file, path, "__init__"'),
         (("file", "files", "path", "paths", "filename"), "file, path, filename"),
