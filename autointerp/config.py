@@ -231,6 +231,14 @@ class LLMConfig:
     max_retries: int = opt(4, "Retries on retryable errors (timeouts, 429, 5xx).", COUNT)
     max_concurrency: int = opt(8, "Requests in flight at once (HTTP backends).", POSITIVE)
     batch_size: int = opt(16, "Prompts generated together (local backend).", POSITIVE)
+    batch_tokens: int = opt(
+        8192,
+        "HTTP backends: plain-text prompts for prompt log-probabilities (likelihood detection, "
+        "surprisal, simulation) go to the completions endpoint as one list per request, up to "
+        "this many estimated tokens; 0 = one request per prompt. Servers that refuse lists "
+        "get one request per prompt.",
+        COUNT,
+    )
     judge_batch_size: int = opt(
         32,
         "Prompts judged together (local backend); each batch's shared prefix is encoded once.",

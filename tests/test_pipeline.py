@@ -194,7 +194,9 @@ def test_scoring_user_explanations_several_per_latent(small_run, tmp_path: Path)
     assert res.run_id != small_run[2].run_id
 
 
-def test_llm_failures_become_status_rows(small_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_llm_failures_become_status_rows(  # type: ignore[no-untyped-def]
+    small_run, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Explainer replies that are empty or refusals, and a scorer endpoint that keeps failing,
     end as explicit status rows (the LLM is a scripted HTTP server: a real model cannot be
     made to fail on cue). The plain 'default' explainer stores its parse failures as such;
@@ -211,7 +213,17 @@ def test_llm_failures_become_status_rows(small_run, tmp_path: Path) -> None:  # 
             backend="openai", base_url=srv.url, model="", max_retries=1, max_concurrency=1
         )
         explain = ExplainConfig(explainer="default")
-        run(replace(cfg, latents="4,7,10", llm=llm_cfg, explain=explain), tmp_path, progress=False)
+        with caplog.at_level("INFO", logger="autointerp.run"):
+            run(
+                replace(cfg, latents="4,7,10", llm=llm_cfg, explain=explain),
+                tmp_path,
+                progress=False,
+            )
+        sent = len(srv.requests)
+    # the batch line counts what was sent (the endpoint check's requests came before it)
+    line = next(r.getMessage() for r in caplog.records if "batch 1/1:" in r.getMessage())
+    counted = int(line.split(" LLM requests")[0].rsplit(" ", 1)[1])
+    assert 0 < counted < sent and f"({counted / 3:.1f} per latent)" in line
     expl = read_table(tmp_path, "explanations").set_index("latent")
     assert list(expl["status"]) == ["unparsable", "refusal", "ok"]
     assert expl.loc[10, "explanation"] == "code" and "empty reply" in expl.loc[4, "error"]

@@ -124,6 +124,8 @@ class LLM(ABC):
     name: str = ""
     """``backend:model``, recorded in every output row."""
     supports_logprobs: bool = False
+    requests: int = 0
+    """HTTP requests sent so far, retries included (0 for in-process backends)."""
     prefers_likelihood: bool = False
     """Detection's 'auto' method reads the likelihood of a statement instead of asking a yes/no
     question (set by the in-process backend, whose small default model answers yes/no near

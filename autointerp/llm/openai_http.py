@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import math
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,7 +41,9 @@ from autointerp.llm.failures import MalformedReply, attempt
 from autointerp.llm.ratelimit import RateLimits, estimate_tokens
 from autointerp.llm.retry import RetryPolicy
 
-__all__ = ["OpenAICompatibleLLM"]
+__all__ = ["OpenAICompatibleLLM", "token_chunks"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -112,6 +115,8 @@ class OpenAICompatibleLLM(LLM):
         self.echoes: bool | None = None
         """Whether the server echoes prompt log-probabilities (probed on first use): when
         it does, a reply without them is malformed (retried), else an answer."""
+        self.lists: bool | None = None
+        """Whether the completions endpoint takes a list of prompts (learnt on first use)."""
         self._checked = False
         self.name = f"openai:{self.model or '?'}@{self.base_url}"
 
@@ -141,8 +146,12 @@ class OpenAICompatibleLLM(LLM):
             n_prompt, n_completion = _usage(reply)
             self.limits.settle(tokens, n_prompt + n_completion if n_prompt else None)
 
+        def counted() -> Awaitable[Any]:
+            self.requests += 1
+            return fn()
+
         return await attempt(
-            fn,
+            counted,
             parse or _identity,
             url=self.base_url,
             what=what,
@@ -354,8 +363,90 @@ class OpenAICompatibleLLM(LLM):
             ):
                 self.echoes = False  # it refuses, or answers without echoing: rows say so
 
-        out = self._map(texts, lambda c, t: ask(c, t, bool(self.echoes)), desc)
-        return [r if isinstance(r, TextLogprobs) else _failed_logprobs(str(r)) for r in out]
+        results: list[TextLogprobs | None] = [None] * len(texts)
+        if self.echoes and self.lists is not False and self.cfg.batch_tokens > 0:
+            self._listed_logprobs(texts, top_k, results, desc)
+        rest = [i for i, r in enumerate(results) if r is None]
+        out = self._map([texts[i] for i in rest], lambda c, t: ask(c, t, bool(self.echoes)), desc)
+        for i, r in zip(rest, out, strict=True):
+            results[i] = r if isinstance(r, TextLogprobs) else _failed_logprobs(str(r))
+        return [r for r in results if r is not None]
+
+    def _listed_logprobs(
+        self,
+        texts: Sequence[str],
+        top_k: int,
+        results: list[TextLogprobs | None],
+        desc: str | None,
+    ) -> None:
+        """Prompt log-probabilities for lists of texts, one request per ``batch_tokens``;
+        fills ``results`` where a list's reply parsed. A failed list is left to single
+        requests, so one bad text never fails its neighbours; when lists have not worked yet
+        on this server (refused, or answered without one echoed choice per prompt), they are
+        turned off for this backend."""
+        chunks = token_chunks([_prompt_tokens(t) for t in texts], self.cfg.batch_tokens)
+        chunks = [c for c in chunks if len(c) > 1]
+        if not chunks:
+            return
+
+        def ask(client: Any, chunk: list[int]) -> Awaitable[list[TextLogprobs]]:
+            batch = [texts[i] for i in chunk]
+            return self._call(
+                "prompt log-probabilities (a list)",
+                lambda: client.completions.create(
+                    model=self.model,
+                    prompt=batch,
+                    max_tokens=1,
+                    temperature=0,
+                    echo=True,
+                    logprobs=max(top_k, 1),
+                ),
+                sum(_prompt_tokens(t) + 1 for t in batch),
+                lambda reply: _listed_reply(batch, reply, top_k),
+            )
+
+        for chunk, got in zip(chunks, self._map(chunks, ask, desc), strict=True):
+            if isinstance(got, list):
+                self.lists = True
+                for i, one in zip(chunk, got, strict=True):
+                    results[i] = one
+            elif self.lists is None:  # lists never worked here: stop trying them
+                log.warning("%s: no lists of prompts (%s); one request each", self.base_url, got)
+                self.lists = False
+
+
+def token_chunks(sizes: Sequence[int], budget: int) -> list[list[int]]:
+    """Consecutive indices grouped so that each group's sizes sum to at most ``budget`` (a
+    single larger item forms its own group)."""
+    chunks: list[list[int]] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if chunks and total + size <= budget:
+            chunks[-1].append(i)
+            total += size
+        else:
+            chunks.append([i])
+            total = size
+    return chunks
+
+
+def _listed_reply(texts: Sequence[str], reply: Any, top_k: int) -> list[TextLogprobs]:
+    """One ``TextLogprobs`` per text from a reply to a list of prompts (choices matched by
+    their ``index``); a reply with missing, extra or unparsable choices is malformed."""
+    choices = reply.choices
+    if not isinstance(choices, list) or len(choices) != len(texts):
+        n = len(choices) if isinstance(choices, list) else 0
+        raise MalformedReply(f"{n} choices for a list of {len(texts)} prompts")
+    by_index = {int(getattr(c, "index", i)): c for i, c in enumerate(choices)}
+    if sorted(by_index) != list(range(len(texts))):
+        raise MalformedReply("the choices' indices do not match the prompts")
+    out = []
+    for i, text in enumerate(texts):
+        one = _echoed_choice(text, by_index[i], 0, top_k)
+        if one.error is not None:
+            raise MalformedReply(f"prompt {i} of the list: {one.error}")
+        out.append(one)
+    return out
 
 
 def _failed_logprobs(error: str, prompt_tokens: int = 0) -> TextLogprobs:
@@ -365,8 +456,13 @@ def _failed_logprobs(error: str, prompt_tokens: int = 0) -> TextLogprobs:
 def _echoed_logprobs(text: str, reply: Any, top_k: int) -> TextLogprobs:
     """``TextLogprobs`` from a completions reply with ``echo`` and ``logprobs``: the prompt's
     tokens come first, then the one generated token (dropped)."""
-    n_prompt = _usage(reply)[0]
-    logprobs = _first_choice(reply).logprobs
+    return _echoed_choice(text, _first_choice(reply), _usage(reply)[0], top_k)
+
+
+def _echoed_choice(text: str, choice: Any, n_prompt: int, top_k: int) -> TextLogprobs:
+    """``TextLogprobs`` from one echoed choice; ``n_prompt`` is the prompt's token count
+    (0 when unknown, as in a reply to a list: then the tokens that start inside the text)."""
+    logprobs = choice.logprobs
     if logprobs is None or not logprobs.tokens or logprobs.token_logprobs is None:
         return _failed_logprobs("the server returned no prompt log-probabilities", n_prompt)
     tokens = list(logprobs.tokens)

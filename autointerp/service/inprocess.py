@@ -187,5 +187,9 @@ def _batch_line(
         parts.append("already done")
     elif any("repaired" in o for o in outcomes):
         parts.append(f"repaired {sum(int(o.get('repaired', 0)) for o in outcomes)} rows")
+    sent = sum(int(o.get("requests", 0)) for o in outcomes)
+    if sent:
+        latents = len({r["latent"] for r in expl}) or 1
+        parts.append(f"{sent} LLM requests ({sent / latents:.1f} per latent)")
     took = time.perf_counter() - started
     return f"batch {index + 1}/{n_batches}: " + ", ".join(parts) + f" in {took:.0f} s"

@@ -240,10 +240,15 @@ def explain_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
         return {"batch": index, "skipped": True}
     records, samples = codec.load_records(codec.load(folder / "records.json"))
     prep = prepared(store, job_id)
+    sent = prep.llm.requests
     if old is None or redo is None:
         explanations = explanations_for(prep, records, samples, store.progress)
         codec.save(path, codec.dump_explanations(explanations))
-        return {"batch": index, "explanations": len(explanations)}
+        return {
+            "batch": index,
+            "explanations": len(explanations),
+            "requests": prep.llm.requests - sent,
+        }
     fresh = explanations_for(prep, [r for r in records if r.latent in redo], [], store.progress)
     by_latent: dict[int, list[Explanation]] = {}
     for e in fresh:
@@ -256,7 +261,12 @@ def explain_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
             merged += by_latent.pop(e.latent)
     codec.save(path, codec.dump_explanations(merged))
     store.reopen_batch(job_id, index)
-    return {"batch": index, "repaired": len(redo), "explanations": len(merged)}
+    return {
+        "batch": index,
+        "repaired": len(redo),
+        "explanations": len(merged),
+        "requests": prep.llm.requests - sent,
+    }
 
 
 def _key(row: Explanation | ScoreResult) -> tuple[int, int]:
@@ -293,15 +303,17 @@ def score_batch(store: JobStore, job_id: str, index: int, scorer: str) -> dict[s
         explanations = [e for e in explanations if _key(e) in redo]
     records, _ = codec.load_records(codec.load(folder / "records.json"))
     prep = prepared(store, job_id)
+    sent = prep.llm.requests
     results = score_all(prep, records, explanations, store.progress, scorers=[scorer])
+    done = {"batch": index, "scorer": scorer, "requests": prep.llm.requests - sent}
     if old is None:
         codec.save(path, codec.dump_scores(results))
-        return {"batch": index, "scorer": scorer, "rows": len(results)}
+        return {**done, "rows": len(results)}
     fresh = {_key(r): r for r in results}
     merged = [fresh.get(_key(r), r) for r in old]
     codec.save(path, codec.dump_scores(merged))
     store.reopen_batch(job_id, index)
-    return {"batch": index, "scorer": scorer, "repaired": len(fresh), "rows": len(merged)}
+    return {**done, "repaired": len(fresh), "rows": len(merged)}
 
 
 def _provenance(store: JobStore, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -194,3 +194,65 @@ def test_prompt_logprobs_without_server_support_are_errors_not_raised() -> None:
         assert "HTTP 400" in (out[0].error or "") and len(srv.requests) - before == 2
         out = llm.prompt_logprobs(["a dog"])  # known not to echo: no probe again
         assert "HTTP 400" in (out[0].error or "") and len(srv.requests) - before == 3
+
+
+TEXTS = ["the cat sat", "a dog ran far", "birds", "the end of it all"]
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_prompt_logprobs_go_as_lists_within_the_token_budget(shuffled: bool) -> None:
+    """A latent's texts go to the completions endpoint as one list per batch_tokens; each
+    text gets its own echoed log-probabilities, equal to those of one request per text,
+    whatever order the server lists the choices in."""
+    with ScriptedServer(shuffle_choices=shuffled) as srv:
+        single = _llm(srv.url, batch_tokens=0)
+        single.check()
+        alone = single.prompt_logprobs(TEXTS, top_k=1)
+        listed = _llm(srv.url)
+        listed.check()
+        before, sent = len(srv.requests), listed.requests
+        together = listed.prompt_logprobs(TEXTS, top_k=1)
+        # the echo probe, then one list: two requests for four texts
+        assert len(srv.requests) - before == listed.requests - sent == 2
+        assert srv.requests[-1]["prompt"] == TEXTS
+        assert together == alone and all(o.error is None for o in together)
+        assert [o.tokens for o in together][1] == ["a", " dog", " ran", " far"]
+        small = _llm(srv.url, batch_tokens=8)  # ~3-5 estimated tokens a text: lists of two
+        small.check()
+        before = len(srv.requests)
+        assert small.prompt_logprobs(TEXTS, top_k=1) == alone
+        lists = [r["prompt"] for r in srv.requests[before:] if isinstance(r["prompt"], list)]
+        assert lists and all(len(p) <= 2 for p in lists)
+        assert sorted(t for p in lists for t in p) == sorted(TEXTS)
+
+
+def test_a_server_without_lists_gets_one_request_per_text() -> None:
+    with ScriptedServer(lists=False) as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        out = llm.prompt_logprobs(TEXTS, top_k=1)
+        assert all(o.error is None for o in out) and llm.lists is False
+        before = len(srv.requests)
+        llm.prompt_logprobs(TEXTS, top_k=1)  # lists are off now: no list is tried again
+        assert len(srv.requests) - before == len(TEXTS)
+        assert not any(isinstance(r["prompt"], list) for r in srv.requests[before:])
+
+
+def test_a_malformed_list_reply_falls_back_to_single_requests() -> None:
+    """A list answered with too few choices is malformed: retried, then each text is asked
+    on its own, so no text fails because of its neighbours."""
+    short = {
+        "id": "x",
+        "object": "text_completion",
+        "created": 0,
+        "model": "scripted-model",
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None, "text": ""}],
+    }
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url, max_retries=1)
+        llm.check()
+        llm.prompt_logprobs(["probe me"])  # the echo probe, on its own
+        srv.faults.extend([Fault(body=short), Fault(body=short)])
+        out = llm.prompt_logprobs(TEXTS, top_k=1)
+        assert all(o.error is None for o in out)
+        assert [o.tokens[0] for o in out] == ["the", "a", "birds", "the"]

@@ -90,6 +90,16 @@ def test_prompt_logprobs_through_vllm_match_the_local_backend(vllm_url: str, smo
             for token in set(top_r) & set(top_loc):
                 assert top_r[token] == pytest.approx(top_loc[token], abs=0.02)
             assert len(set(top_r) & set(top_loc)) >= len(top_loc) - 1
+    # The texts went to vLLM as one list; one request per text gives the same answers.
+    single = OpenAICompatibleLLM(
+        LLMConfig(backend="openai", base_url=vllm_url, model="", batch_tokens=0)
+    )
+    alone = single.prompt_logprobs(texts, top_k=3)
+    assert llm.lists is True and llm.requests == single.requests - len(texts) + 1
+    for r, a in zip(remote, alone, strict=True):
+        assert a.error is None and r.tokens == a.tokens and r.offsets == a.offsets
+        assert r.prompt_tokens == a.prompt_tokens
+        assert r.logprobs[1:] == pytest.approx(a.logprobs[1:], abs=0.02)
 
 
 def test_completion_style_generate_and_digit_choices_through_vllm(vllm_url: str, smollm2) -> None:  # type: ignore[no-untyped-def]

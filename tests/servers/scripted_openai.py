@@ -39,8 +39,14 @@ class ScriptedServer:
         replies: list[str] | None = None,
         reject: Callable[[dict[str, Any]], int | None] | None = None,
         echo_logprobs: bool = True,
+        lists: bool = True,
+        shuffle_choices: bool = False,
     ) -> None:
         self.echo_logprobs = echo_logprobs
+        self.lists = lists
+        """Whether a list of prompts is answered (else 400, like a server without lists)."""
+        self.shuffle_choices = shuffle_choices
+        """Answer a list's choices in reverse order (their ``index`` says which is which)."""
         self.reply_text = reply_text
         self.replies: deque[str] = deque(replies or [])
         """Texts for the next generation requests (then ``reply_text``)."""
@@ -110,11 +116,25 @@ class ScriptedServer:
         }
 
     def _completion_reply(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The completions endpoint (plain-text prompts)."""
+        """The completions endpoint: one plain-text prompt, or a list of them (one choice per
+        prompt, by ``index``, usage summed), as vLLM's server and OpenAI's API answer."""
+        prompts = body.get("prompt", "")
+        if not isinstance(prompts, list):
+            return self._one_completion(body, str(prompts))
+        replies = [self._one_completion(body, str(p)) for p in prompts]
+        choices = [{**r["choices"][0], "index": i} for i, r in enumerate(replies)]
+        if self.shuffle_choices:
+            choices.reverse()
+        usage = {
+            k: sum(r["usage"][k] for r in replies)
+            for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+        }
+        return {**replies[0], "choices": choices, "usage": usage}
+
+    def _one_completion(self, body: dict[str, Any], prompt: str) -> dict[str, Any]:
         import math
         import re
 
-        prompt = str(body.get("prompt", ""))
         text = self.reply_text
         if body.get("max_tokens", 0) > 1 and self.replies:
             text = self.replies.popleft()
@@ -198,6 +218,8 @@ class ScriptedServer:
                     server.requests.append(body)
                     fault = server.faults.popleft() if server.faults else Fault()
                     status = server.reject(body) if server.reject else None
+                    if isinstance(body.get("prompt"), list) and not server.lists:
+                        status = 400
                     if status is not None:
                         fault = Fault(status)
                     server.in_flight += 1
