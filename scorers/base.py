@@ -288,6 +288,10 @@ class YesNoScorer(Scorer):
                 if own[-1].error and result.status == "ok":  # a fallback threshold: redo
                     result.status = "partial"
                     result.error = f"the calibration prompt failed: {own[-1].error}"
+                    # a failed request like any judgement's: counted, so a partial row
+                    # always says how many of its requests failed
+                    failed = int(result.metrics.get("n_failed") or 0) + 1
+                    result.metrics["n_failed"] = failed
         return results
 
 

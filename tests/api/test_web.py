@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,7 +234,10 @@ def test_the_latent_browser_filters_searches_and_sorts(page: Any, server: Server
     page.select_option("select[name=scorer]", "")
     page.fill("input[name=min_score]", "")
     page.select_option("select[name=checkpoint]", "")
-    word = "single token"
+    # a word that some explanations have and others lack (from the runs' own explanations)
+    texts_all = [str(i["explanation"]) for i in api(server, "/latents", limit=1000)["items"]]
+    counts = Counter(w for t in texts_all for w in set(re.findall(r"[a-z]{3,}", t.lower())))
+    word = next(w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n < total)
     want_q = api(server, "/latents", q=word)["total"]
     assert 0 < want_q < total
     page.fill("input[name=q]", word)

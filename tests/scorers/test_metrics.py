@@ -85,3 +85,45 @@ def test_scorer_skips_a_latent_without_negatives() -> None:
         [(record, Explanation(3, 0, "x", "user"))], ScoringContext(NoCalls(), ScoringConfig())
     )
     assert result.status == "skipped" and "1 positive and 0 negative" in (result.error or "")
+
+
+def test_a_failed_calibration_prompt_makes_the_row_partial_and_is_counted() -> None:
+    """The calibration prompt ("N/A" in place of the text) sets the threshold; when it fails,
+    the row is redone later (partial) and the failure is counted in n_failed like a failed
+    judgement's (test double: an LLM that fails exactly that request)."""
+    from autointerp.config import ScoringConfig
+    from autointerp.llm.base import LLM, Choice
+    from autointerp.records import Example, Explanation, LatentRecord
+    from scorers.base import CONTENT_FREE, ScoringContext, settle_status
+    from scorers.detection import DetectionScorer
+
+    class FailsCalibration(LLM):
+        name = "test:calibration-fails"
+        supports_logprobs = True
+
+        def generate(self, prompts, **kw):  # type: ignore[no-untyped-def]
+            raise AssertionError("log-probabilities only")
+
+        def choose(self, prompts, options, **kw):  # type: ignore[no-untyped-def]
+            out = []
+            for p in prompts:
+                text = p[-1]["content"]
+                if CONTENT_FREE in text:
+                    out.append(Choice(dict.fromkeys(options, math.nan), 0.0, 5, "HTTP 503"))
+                else:
+                    yes = 0.9 if " 7" in text else 0.1
+                    out.append(Choice({"yes": yes, "no": 1 - yes}, 1.0, 5))
+            return out
+
+    active = [Example(i, ("it", " 7"), (0.0, 1.0), "score", 1) for i in range(4)]
+    quiet = [Example(10 + i, ("a", " cat"), (0.0, 0.0), "nonactivating") for i in range(4)]
+    record = LatentRecord(3, score=active, nonactivating=quiet)
+    cfg = ScoringConfig(method="logprob", n_bootstrap=10)
+    [result] = DetectionScorer().score(
+        [(record, Explanation(3, 0, "digits", "user"))],
+        ScoringContext(FailsCalibration(), cfg),
+    )
+    result = settle_status(result)
+    assert result.status == "partial" and result.metrics["n_failed"] == 1
+    assert "the calibration prompt failed: HTTP 503" in (result.error or "")
+    assert result.metrics["auroc"] == 1.0  # the judgements themselves all answered
