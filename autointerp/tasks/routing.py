@@ -8,9 +8,10 @@ import os
 import tomllib
 from pathlib import Path
 
+from autointerp.config import ExplainConfig
 from autointerp.errors import ConfigError
 
-__all__ = ["DEFAULT_ROUTES", "STEPS", "load_routes", "queue_for"]
+__all__ = ["DEFAULT_ROUTES", "STEPS", "explain_step", "load_routes", "queue_for", "score_step"]
 
 STEPS = (
     "plan",
@@ -18,6 +19,7 @@ STEPS = (
     "merge_stats",
     "sample",
     "explain",
+    "explain_model",
     "score_model",
     "score_llm",
     "write_batch",
@@ -30,6 +32,7 @@ DEFAULT_ROUTES = {
     "merge_stats": "model",
     "sample": "model",
     "explain": "llm",
+    "explain_model": "model",
     "score_model": "model",
     "score_llm": "llm",
     "write_batch": "io",
@@ -61,3 +64,24 @@ def load_routes(path: Path | str | None = None) -> dict[str, str]:
 
 def queue_for(step: str, routes: dict[str, str] | None = None) -> str:
     return (routes or load_routes())[step]
+
+
+def explain_step(explain: ExplainConfig, has_explanations: bool = False) -> str:
+    """'explain_model' when the configured explainer (or a refinement explainer) declares
+    ``needs_model`` (it reads the subject model and the SAE: ``output``), else 'explain';
+    a job that scores the user's explanations makes no LLM call to explain."""
+    from autointerp.explain import EXPLAINERS
+
+    if has_explanations:
+        return "explain"
+    names = [explain.explainer, *(explain.refine_with if explain.refine else ())]
+    needs = any(getattr(EXPLAINERS.get(n), "needs_model", False) for n in names)
+    return "explain_model" if needs else "explain"
+
+
+def score_step(scorer: str) -> str:
+    """'score_model' for scorers that declare ``needs_model`` (intervention), else
+    'score_llm'."""
+    from scorers import SCORERS
+
+    return "score_model" if SCORERS.get(scorer).needs_model else "score_llm"

@@ -26,8 +26,7 @@ from autointerp.service import steps
 from autointerp.service.jobs import JobStore
 from autointerp.service.settings import get_settings
 from autointerp.tasks.app import app
-from autointerp.tasks.routing import load_routes
-from scorers import SCORERS
+from autointerp.tasks.routing import explain_step, load_routes, score_step
 
 __all__ = [
     "cache_shard",
@@ -114,16 +113,10 @@ def merge_stats(self: Task, job_id: str) -> dict[str, Any]:
         return out
     cfg = _store().config(job_id)
     for b in range(out["n_batches"]):
-        scorers = group(
-            _on(
-                "score_model" if SCORERS.get(s).needs_model else "score_llm",
-                score.si(job_id, b, s),
-            )
-            for s in cfg.scoring.scorers
-        )
+        scorers = group(_on(score_step(s), score.si(job_id, b, s)) for s in cfg.scoring.scorers)
         chain(
             _on("sample", sample.si(job_id, b)),
-            _on("explain", explain.si(job_id, b)),
+            _on(explain_step(cfg.explain, bool(cfg.explanations)), explain.si(job_id, b)),
             chord(scorers, _on("write_batch", write_batch.si(job_id, b))),
         ).apply_async()
     return out

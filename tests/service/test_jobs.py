@@ -184,3 +184,18 @@ def test_compare_entry_writes_its_report_once_per_set_of_runs(tmp_path: Path) ->
     bad.write_text('[[entry]]\nname = "x"\nevery = "1h"\naction = "compare"\ncheckpoints = ["a"]\n')
     with pytest.raises(ConfigError, match="2 or more"):
         load_schedule(bad)
+
+
+def test_routing_follows_the_declared_needs_of_explainers_and_scorers() -> None:
+    """Explainers and scorers that read the subject model go to the model queue."""
+    from autointerp.config import ExplainConfig
+    from autointerp.tasks.routing import explain_step, score_step
+
+    routes = load_routes(ROOT / "queue" / "routing.toml")
+    assert routes[explain_step(ExplainConfig())] == "llm"  # grounded
+    assert routes[explain_step(ExplainConfig(explainer="output"))] == "model"
+    refine = ExplainConfig(refine=True, refine_with=("contrastive", "output"))
+    assert routes[explain_step(refine)] == "model"
+    assert explain_step(ExplainConfig(explainer="output"), has_explanations=True) == "explain"
+    assert routes[score_step("intervention")] == "model"
+    assert {routes[score_step(s)] for s in ("detection", "fuzz", "embedding")} == {"llm"}
