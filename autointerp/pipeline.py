@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from autointerp.cache.shards import cached_stats
 from autointerp.config import RunConfig
 from autointerp.corpus import TokenWindows, load_windows
 from autointerp.errors import CheckpointError, ConfigError
-from autointerp.explain import EXPLAINERS, ExplainContext
+from autointerp.explain import EXPLAINERS, ExplainContext, needs_model, uses_logit_lens
 from autointerp.explain.refine import RefiningExplainer
 from autointerp.inputs import LatentSelection, load_explanations, parse_latents
 from autointerp.llm import LLM, make_llm
@@ -40,21 +40,65 @@ from autointerp.sampling.embed import check_embedder
 from scorers import SCORERS, Scorer, ScoreResult, ScoringContext
 from scorers.base import settle_status
 
-__all__ = ["Prepared", "RunResult", "prepare", "run"]
+__all__ = ["Inputs", "Prepared", "RunResult", "load_inputs", "make_run_llm", "prepare", "run"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Prepared:
-    cfg: RunConfig
+@dataclass(frozen=True)
+class Inputs:
+    """The heavy inputs: the checkpoint, the subject model (bound to its hook) and the
+    tokenised corpus."""
+
     sae: SparseCoder
     subject: SubjectModel
     windows: TokenWindows
-    llm: LLM
+
+
+@dataclass
+class Prepared:
+    """A run's loaded inputs. The heavy ones (``sae``, ``subject``, ``windows``) and the LLM
+    may be loaded on first use (``lazy``): a service worker that only explains or scores
+    through an HTTP LLM never loads the model or the checkpoint."""
+
+    cfg: RunConfig
     selection: LatentSelection
     user_explanations: pd.DataFrame | None
     run_id: str
+    _inputs: Inputs | None = None
+    _llm: LLM | None = None
+    _load_inputs: Callable[[], Inputs] | None = None
+    _load_llm: Callable[[Prepared], LLM] | None = None
+
+    @property
+    def inputs(self) -> Inputs:
+        if self._inputs is None:
+            assert self._load_inputs is not None
+            self._inputs = self._load_inputs()
+        return self._inputs
+
+    @property
+    def inputs_loaded(self) -> bool:
+        return self._inputs is not None
+
+    @property
+    def sae(self) -> SparseCoder:
+        return self.inputs.sae
+
+    @property
+    def subject(self) -> SubjectModel:
+        return self.inputs.subject
+
+    @property
+    def windows(self) -> TokenWindows:
+        return self.inputs.windows
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            assert self._load_llm is not None
+            self._llm = self._load_llm(self)
+        return self._llm
 
 
 @dataclass
@@ -75,24 +119,33 @@ def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
     for name in cfg.scoring.scorers:
         SCORERS.get(name).check(cfg.scoring)
     EXPLAINERS.get(cfg.explain.explainer)(cfg.explain)  # validates the explainer's options
+    inputs = load_inputs(cfg)
+    sae, subject, windows = inputs.sae, inputs.subject, inputs.windows
+    selection = parse_latents(cfg.latents, sae.n_units)
+    user = load_explanations(cfg.explanations, sae.n_units) if cfg.explanations else None
+    if llm is None:
+        llm = make_run_llm(cfg, subject)
+    llm.check()
+    price_for(cfg.llm, llm.name)  # a bad price table fails before any work
+    ident = "|".join(
+        [cfg.fingerprint(), sae.info.sha256, subject.name, windows.fingerprint, llm.name]
+    )
+    run_id = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    return Prepared(cfg, selection, user, run_id, _inputs=inputs, _llm=llm)
+
+
+def load_inputs(cfg: RunConfig) -> Inputs:
+    """The checkpoint, the subject model (bound to the checkpoint's hook) and the corpus."""
     subject: SubjectModel | None = None
     if cfg.sae.startswith(NEURONS):  # a neuron baseline takes its width from the model
         subject = _load_model(cfg, cfg.model or SMOLLM2.hub_id)
     sae = load_sae(cfg.sae, hook=cfg.hook, subject=subject)
-    selection = parse_latents(cfg.latents, sae.n_units)
-    user = load_explanations(cfg.explanations, sae.n_units) if cfg.explanations else None
     model_name = cfg.model or sae.info.model_name
     if not model_name:
         raise CheckpointError(f"{sae.info.path} names no subject model; pass --model")
     if subject is None:
         subject = _load_model(cfg, model_name)
     bind(subject, sae)
-    if llm is None:
-        same = cfg.llm.backend == "local" and canonical_model_name(cfg.llm.model) == subject.name
-        shared = same and subject.dtype == torch.float32
-        llm = LocalLLM(cfg.llm, subject) if shared else make_llm(cfg.llm)
-    llm.check()
-    price_for(cfg.llm, llm.name)  # a bad price table fails before any work
     windows = load_windows(
         cfg.corpus.path,
         subject.tokenizer,
@@ -101,11 +154,21 @@ def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
         text_column=cfg.corpus.text_column,
         max_positions=subject.max_positions,
     )
-    ident = "|".join(
-        [cfg.fingerprint(), sae.info.sha256, subject.name, windows.fingerprint, llm.name]
-    )
-    run_id = hashlib.sha256(ident.encode()).hexdigest()[:16]
-    return Prepared(cfg, sae, subject, windows, llm, selection, user, run_id)
+    return Inputs(sae, subject, windows)
+
+
+def shares_subject(cfg: RunConfig, subject_name: str) -> bool:
+    """Whether the run's LLM is the in-process subject model itself (the embedded default)."""
+    return cfg.llm.backend == "local" and canonical_model_name(cfg.llm.model) == subject_name
+
+
+def make_run_llm(cfg: RunConfig, subject: SubjectModel | None) -> LLM:
+    """The run's LLM: the subject model itself when it is the configured local model in
+    float32, else a backend of its own."""
+    shared = subject is not None and shares_subject(cfg, subject.name)
+    if shared and subject is not None and subject.dtype == torch.float32:
+        return LocalLLM(cfg.llm, subject)
+    return make_llm(cfg.llm)
 
 
 def _check_sampling(cfg: RunConfig) -> None:
@@ -196,8 +259,15 @@ def _token_decoder(subject: SubjectModel) -> Any:
 
 
 def explanations_for(
-    prep: Prepared, records: list[LatentRecord], samples: list[LatentSample], progress: bool
+    prep: Prepared,
+    records: list[LatentRecord],
+    samples: list[LatentSample],
+    progress: bool,
+    promoted: dict[int, list[str]] | None = None,
 ) -> list[Explanation]:
+    """The explanations of ``records`` (and rows for the latents ``samples`` skipped). The
+    subject model and the SAE are touched (loaded, on a lazy worker) only when explaining
+    needs them, or the promoted tokens an explainer reads were not computed beforehand."""
     cfg = prep.cfg
     skipped = [
         Explanation(s.latent, 0, "", "none", status=s.status, error=s.detail)
@@ -220,14 +290,16 @@ def explanations_for(
     explainer = EXPLAINERS.get(cfg.explain.explainer)(cfg.explain)
     if cfg.explain.refine:
         explainer = RefiningExplainer(cfg.explain, explainer)
+    model = needs_model(cfg.explain) or (uses_logit_lens(cfg.explain) and promoted is None)
     ctx = ExplainContext(
         prep.llm,
         cfg.llm,
         seed=cfg.seed,
         progress=progress,
-        subject=prep.subject,
-        sae=prep.sae,
+        subject=prep.subject if model else None,
+        sae=prep.sae if model else None,
         scoring=cfg.scoring,
+        promoted=promoted,
     )
     return explainer.explain(records, ctx) + skipped
 
@@ -245,15 +317,17 @@ def score_all(
     pairs = [(by_latent[e.latent], e) for e in explanations if e.latent in by_latent]
     orphans = [e for e in explanations if e.latent not in by_latent]
     results: list[ScoreResult] = []
+    names = list(prep.cfg.scoring.scorers if scorers is None else scorers)
+    model = any(SCORERS.get(n).needs_model for n in names)  # else never loaded on a worker
     ctx = ScoringContext(
         prep.llm,
         prep.cfg.scoring,
         seed=prep.cfg.seed,
         progress=progress,
-        subject=prep.subject,
-        sae=prep.sae,
+        subject=prep.subject if model else None,
+        sae=prep.sae if model else None,
     )
-    for name in prep.cfg.scoring.scorers if scorers is None else scorers:
+    for name in names:
         scorer: Scorer = SCORERS.get(name)()
         results += [settle_status(r) for r in scorer.score(pairs, ctx)]
         results += [

@@ -39,6 +39,9 @@ class ExplainContext:
     sae: SparseCoder | None = None
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     """Scoring settings (best-of-n scores its candidates with them)."""
+    promoted: dict[int, list[str]] | None = None
+    """Per latent, the tokens its decoder direction promotes (logit lens), computed where the
+    model is loaded; None = compute them from ``subject`` and ``sae`` when those are set."""
 
     def desc(self, what: str) -> str | None:
         return what if self.progress else None
@@ -75,6 +78,8 @@ class Explainer(ABC):
     prompt_version: str = ""
     needs_model: bool = False
     """True when the explainer runs the subject model and the SAE (``ctx.subject/sae``)."""
+    uses_logit_lens: bool = False
+    """True when the explainer reads the decoder's promoted tokens (``ctx.promoted``)."""
 
     def __init__(self, cfg: ExplainConfig) -> None:
         self.cfg = cfg

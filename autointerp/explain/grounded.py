@@ -30,6 +30,7 @@ import importlib.util
 import logging
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -405,21 +406,30 @@ def _stats_row(
     )
 
 
-def _promoted(records: Sequence[LatentRecord], ctx: ExplainContext) -> dict[int, list[str]]:
-    """The decoder's promoted tokens per latent when the model and the SAE are loaded."""
-    if ctx.subject is None or ctx.sae is None:
-        return {}
+def promoted_tokens(latents: Sequence[int], subject: Any, sae: Any) -> dict[int, list[str]]:
+    """The decoder's ``N_PROMOTED`` most promoted tokens per latent (logit lens); {} for a
+    decoder the logit lens cannot read."""
     from autointerp.steering.generation import logit_lens
 
     out: dict[int, list[str]] = {}
     try:
-        for r in records:
-            promoted, _ = logit_lens(ctx.subject, ctx.sae, r.latent, N_PROMOTED)
-            out[r.latent] = [t for t, _ in promoted]
+        for latent in latents:
+            promoted, _ = logit_lens(subject, sae, latent, N_PROMOTED)
+            out[int(latent)] = [t for t, _ in promoted]
     except (AutointerpError, RuntimeError, ValueError) as exc:  # odd decoders: go without
         log.warning("grounded explainer: no logit lens (%s)", exc)
         return {}
     return out
+
+
+def _promoted(records: Sequence[LatentRecord], ctx: ExplainContext) -> dict[int, list[str]]:
+    """The promoted tokens the context carries, else computed when the model and the SAE
+    are at hand, else none."""
+    if ctx.promoted is not None:
+        return ctx.promoted
+    if ctx.subject is None or ctx.sae is None:
+        return {}
+    return promoted_tokens([r.latent for r in records], ctx.subject, ctx.sae)
 
 
 def all_facts(records: Sequence[LatentRecord], ctx: ExplainContext) -> list[LatentFacts]:
@@ -446,6 +456,7 @@ class StatsExplainer(Explainer):
 class GroundedExplainer(Explainer):
     name = "grounded"
     prompt_version = "grounded.v1"
+    uses_logit_lens = True
 
     def render(self, record: LatentRecord, facts: LatentFacts) -> Messages:
         lines = []

@@ -29,17 +29,25 @@ import pyarrow.parquet as pq
 from autointerp import __version__
 from autointerp.cache.shards import cached_stats, compute_shards, shard_ranges
 from autointerp.cache.stats import LatentStats
-from autointerp.errors import AutointerpError
-from autointerp.explain import EXPLAINERS
+from autointerp.config import RunConfig
+from autointerp.errors import AutointerpError, ConfigError
+from autointerp.explain import EXPLAINERS, uses_logit_lens
+from autointerp.explain.grounded import promoted_tokens
+from autointerp.inputs import load_explanations, parse_latents
+from autointerp.llm import LLM
 from autointerp.llm.pricing import price_for
 from autointerp.pipeline import (
+    Inputs,
     Prepared,
     build_records,
     explanations_for,
+    load_inputs,
+    make_run_llm,
     prepare,
     run_inputs,
     score_all,
     select_samples,
+    shares_subject,
 )
 from autointerp.records import Explanation
 from autointerp.results import (
@@ -87,17 +95,49 @@ _KEEP = 2
 
 
 def prepared(store: JobStore, job_id: str) -> Prepared:
-    """The job's loaded inputs (model, SAE, corpus, LLM), kept for the next steps of the
-    same job in this worker process (the two most recent jobs)."""
+    """The job's inputs, kept for the next steps of the same job in this worker process (the
+    two most recent jobs). Before the plan exists every input is loaded and checked (the plan
+    step); after it, the model, the SAE, the corpus and the LLM load on first use, so a worker
+    that only explains or scores through an HTTP LLM never loads the model or the SAE."""
     with _PREPARED_LOCK:  # a threads-pool worker loads a job once, not once per thread
         if job_id in _PREPARED:
             _PREPARED.move_to_end(job_id)
             return _PREPARED[job_id]
-        prep = prepare(store.config(job_id))
+        info = store.plan(job_id)
+        cfg = store.config(job_id)
+        prep = prepare(cfg) if info is None else _lazy(cfg, info)
         _PREPARED[job_id] = prep
         while len(_PREPARED) > _KEEP:
             _PREPARED.popitem(last=False)
         return prep
+
+
+def _lazy(cfg: RunConfig, info: dict[str, Any]) -> Prepared:
+    """A planned job's inputs, each loaded when a step first needs it; the loaded checkpoint
+    and corpus must be those the job was planned with."""
+    n_units = int(info.get("n_units") or info["d_sae"])
+    user = load_explanations(cfg.explanations, n_units) if cfg.explanations else None
+
+    def inputs() -> Inputs:
+        loaded = load_inputs(cfg)
+        planned = info["provenance"]["sae_sha256"], info["inputs"]["corpus_fingerprint"]
+        found = loaded.sae.info.sha256, loaded.windows.fingerprint
+        if found != planned:
+            raise ConfigError(
+                f"job {info['job_id']}: the checkpoint or the corpus changed since the job was "
+                f"planned (sae sha256 {planned[0][:12]} -> {found[0][:12]}, corpus "
+                f"{planned[1][:12]} -> {found[1][:12]}); submit it again as a new job"
+            )
+        return loaded
+
+    def llm(prep: Prepared) -> LLM:
+        shared = shares_subject(cfg, str(info["provenance"]["model"]))
+        made = make_run_llm(cfg, prep.subject if shared else None)
+        made.check()
+        return made
+
+    selection = parse_latents(cfg.latents, n_units)
+    return Prepared(cfg, selection, user, str(info["run_id"]), _load_inputs=inputs, _load_llm=llm)
 
 
 def adopt(job_id: str, prep: Prepared) -> None:
@@ -162,6 +202,7 @@ def plan(store: JobStore, job_id: str) -> dict[str, Any]:
         },
         "llm": prep.llm.name,
         "d_sae": prep.sae.d_sae,
+        "n_units": prep.sae.n_units,
         "inputs": run_inputs(prep),
     }
     write_json(store.paths(job_id).plan, info)
@@ -225,8 +266,19 @@ def sample_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
     stats = _stats(store, job_id, prep)
     samples = [sample_latent(stats, latent, cfg.sampling, cfg.seed) for latent in latents]
     records = build_records(prep, stats, samples, store.progress)
+    if uses_logit_lens(cfg.explain):  # where the model is; before records.json (the marker)
+        promoted = promoted_tokens([r.latent for r in records], prep.subject, prep.sae)
+        codec.save(folder / "promoted.json", {str(k): v for k, v in promoted.items()})
     codec.save(folder / "records.json", codec.dump_records(records, samples))
     return {"batch": index, "records": len(records)}
+
+
+def _promoted(folder: Path) -> dict[int, list[str]] | None:
+    """The batch's promoted tokens (sample step), None when it computed none."""
+    path = folder / "promoted.json"
+    if not path.is_file():
+        return None
+    return {int(k): [str(t) for t in v] for k, v in codec.load(path).items()}
 
 
 def explain_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
@@ -241,15 +293,17 @@ def explain_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
     records, samples = codec.load_records(codec.load(folder / "records.json"))
     prep = prepared(store, job_id)
     sent = prep.llm.requests
+    promoted = _promoted(folder)
     if old is None or redo is None:
-        explanations = explanations_for(prep, records, samples, store.progress)
+        explanations = explanations_for(prep, records, samples, store.progress, promoted)
         codec.save(path, codec.dump_explanations(explanations))
         return {
             "batch": index,
             "explanations": len(explanations),
             "requests": prep.llm.requests - sent,
         }
-    fresh = explanations_for(prep, [r for r in records if r.latent in redo], [], store.progress)
+    redone = [r for r in records if r.latent in redo]
+    fresh = explanations_for(prep, redone, [], store.progress, promoted)
     by_latent: dict[int, list[Explanation]] = {}
     for e in fresh:
         by_latent.setdefault(e.latent, []).append(e)

@@ -67,16 +67,15 @@ def queue_for(step: str, routes: dict[str, str] | None = None) -> str:
 
 
 def explain_step(explain: ExplainConfig, has_explanations: bool = False) -> str:
-    """'explain_model' when the configured explainer (or a refinement explainer) declares
-    ``needs_model`` (it reads the subject model and the SAE: ``output``), else 'explain';
-    a job that scores the user's explanations makes no LLM call to explain."""
-    from autointerp.explain import EXPLAINERS
+    """'explain_model' when explaining needs the subject model and the SAE (an explainer
+    that declares ``needs_model``, such as ``output``, or candidates selected with the
+    intervention scorer), else 'explain'; a job that scores the user's explanations makes no
+    LLM call to explain."""
+    from autointerp.explain import needs_model
 
     if has_explanations:
         return "explain"
-    names = [explain.explainer, *(explain.refine_with if explain.refine else ())]
-    needs = any(getattr(EXPLAINERS.get(n), "needs_model", False) for n in names)
-    return "explain_model" if needs else "explain"
+    return "explain_model" if needs_model(explain) else "explain"
 
 
 def score_step(scorer: str) -> str:

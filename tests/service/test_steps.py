@@ -1,0 +1,97 @@
+"""The steps as the workers of each queue run them, without Celery: a worker of the llm
+queue (explain, score through an HTTP LLM) never loads the subject model, the SAE or the
+corpus; the model queue's steps compute what the explainers read from the model (the
+grounded explainer's logit-lens tokens) beforehand."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autointerp.config import LLMConfig, RunConfig
+from autointerp.service import codec, steps
+from autointerp.service.jobs import JobStore
+from autointerp.store import read_table
+from tests.servers.scripted_openai import ScriptedServer
+
+pytestmark = pytest.mark.slow
+
+
+def _model_steps(store: JobStore, job_id: str) -> None:
+    for i in range(int(steps.plan(store, job_id)["n_shards"])):
+        steps.cache_shard(store, job_id, i)
+    steps.merge_stats(store, job_id, 32)
+    steps.sample_batch(store, job_id, 0)
+
+
+def test_llm_steps_never_load_the_model_or_the_sae(
+    small_cfg: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model worker plans, caches and samples; then, in a process that holds nothing of the
+    job (released), explain and both scorers run with every loader of the model, the SAE and
+    the corpus made to fail; the tables are written from what they staged."""
+    with ScriptedServer(reply_text="Explanation: numbers") as srv:
+        llm = LLMConfig(backend="openai", base_url=srv.url, model="")
+        cfg = replace(small_cfg, llm=llm)
+        store = JobStore(tmp_path / "jobs", results=tmp_path / "out", progress=False)
+        job_id, _ = store.create(cfg, origin="run", batch_size=32)
+        store.activations = tmp_path / "activations"
+        try:
+            _model_steps(store, job_id)
+            folder = store.paths(job_id).batch(0)
+            promoted = codec.load(folder / "promoted.json")
+            assert set(promoted) == {"4", "7", "10"} and all(len(v) == 5 for v in promoted.values())
+            steps.release(job_id)  # as if in another worker process
+
+            def refuse(*args: Any, **kwargs: Any) -> Any:
+                raise AssertionError("an llm-queue step loaded the model, the SAE or the corpus")
+
+            for target in ("load_inputs", "prepare"):
+                monkeypatch.setattr(steps, target, refuse)
+            monkeypatch.setattr("autointerp.pipeline.load_inputs", refuse)
+            steps.explain_batch(store, job_id, 0)
+            for scorer in cfg.scoring.scorers:
+                steps.score_batch(store, job_id, 0, scorer)
+            prep = steps.prepared(store, job_id)
+            assert not prep.inputs_loaded
+            assert prep.llm.requests > 0
+            steps.write_batch(store, job_id, 0)
+            steps.finalise(store, job_id)
+        finally:
+            steps.release(job_id)
+    explanations = read_table(tmp_path / "out", "explanations")
+    assert sorted(explanations["latent"]) == [4, 7, 10]
+    assert (explanations["status"] == "ok").all()
+    assert explanations["llm"].str.startswith("openai:scripted-model").all()
+    scores = read_table(tmp_path / "out", "scores")
+    assert set(scores["scorer"]) == set(cfg.scoring.scorers) and (scores["status"] == "ok").all()
+
+
+def test_a_worker_refuses_inputs_that_changed_since_the_plan(
+    small_cfg: RunConfig, tmp_path: Path
+) -> None:
+    """A model worker that loads a planned job's inputs checks them against the plan: a
+    checkpoint rewritten on disk after planning fails the step with a message that says so."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    sae = tmp_path / "sae"
+    shutil.copytree(small_cfg.sae, sae)
+    cfg = replace(small_cfg, sae=str(sae))
+    store = JobStore(tmp_path / "jobs", results=tmp_path / "out", progress=False)
+    job_id, _ = store.create(cfg, origin="run", batch_size=32)
+    store.activations = tmp_path / "activations"
+    try:
+        steps.plan(store, job_id)
+        steps.release(job_id)
+        weights = load_file(str(sae / "sae_weights.safetensors"))
+        weights["b_enc"] = weights["b_enc"] + 1.0
+        save_file(weights, str(sae / "sae_weights.safetensors"))
+        with pytest.raises(Exception, match="changed since the job was planned"):
+            steps.cache_shard(store, job_id, 0)
+    finally:
+        steps.release(job_id)
