@@ -263,6 +263,18 @@ class OpenAICompatibleLLM(LLM):
             parse,
         )
 
+    def _echo(self, client: Any, prompt: str | list[str], top_k: int) -> Awaitable[Any]:
+        """A completions request that echoes ``prompt`` (one text or a list) with its
+        log-probabilities and generates one token."""
+        return client.completions.create(  # type: ignore[no-any-return]
+            model=self.model,
+            prompt=prompt,
+            max_tokens=1,
+            temperature=0,
+            echo=True,
+            logprobs=max(top_k, 1),
+        )
+
     def generate(
         self,
         prompts: Sequence[Prompt],
@@ -342,14 +354,7 @@ class OpenAICompatibleLLM(LLM):
         def ask(client: Any, text: str, strict: bool) -> Awaitable[TextLogprobs]:
             return self._call(
                 "prompt log-probabilities",
-                lambda: client.completions.create(
-                    model=self.model,
-                    prompt=text,
-                    max_tokens=1,
-                    temperature=0,
-                    echo=True,
-                    logprobs=max(top_k, 1),
-                ),
+                lambda: self._echo(client, text, top_k),
                 _prompt_tokens(text) + 1,
                 lambda reply: parse(text, reply, strict),
             )
@@ -393,14 +398,7 @@ class OpenAICompatibleLLM(LLM):
             batch = [texts[i] for i in chunk]
             return self._call(
                 "prompt log-probabilities (a list)",
-                lambda: client.completions.create(
-                    model=self.model,
-                    prompt=batch,
-                    max_tokens=1,
-                    temperature=0,
-                    echo=True,
-                    logprobs=max(top_k, 1),
-                ),
+                lambda: self._echo(client, batch, top_k),
                 sum(_prompt_tokens(t) + 1 for t in batch),
                 lambda reply: _listed_reply(batch, reply, top_k),
             )
