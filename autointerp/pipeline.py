@@ -36,6 +36,7 @@ from autointerp.records import Explanation, LatentRecord
 from autointerp.saes import SparseCoder, load_sae
 from autointerp.saes.baselines import NEURONS
 from autointerp.sampling import LatentSample, make_records, sample_latent
+from autointerp.sampling.build import ActsFor
 from autointerp.sampling.embed import check_embedder
 from scorers import SCORERS, Scorer, ScoreResult, ScoringContext
 from scorers.base import settle_status
@@ -227,10 +228,15 @@ def select_samples(stats: LatentStats, prep: Prepared) -> list[LatentSample]:
 
 
 def build_records(
-    prep: Prepared, stats: LatentStats, samples: list[LatentSample], progress: bool
+    prep: Prepared,
+    stats: LatentStats,
+    samples: list[LatentSample],
+    progress: bool,
+    acts_for: ActsFor | None = None,
 ) -> list[LatentRecord]:
-    """Replay the chosen windows for per-token activations, pick the negatives, cut the
-    examples to ``sampling.example_len`` (see ``autointerp.sampling.build``)."""
+    """Per-token activations of the chosen windows (``acts_for``: read from the job's
+    replay-once store; else replayed here), the negatives, the examples cut to
+    ``sampling.example_len`` (see ``autointerp.sampling.build``)."""
     cfg = prep.cfg
     return make_records(
         prep.subject,
@@ -243,6 +249,7 @@ def build_records(
         decode=_token_decoder(prep.subject),
         batch_size=cfg.cache.batch_size,
         progress=progress,
+        acts_for=acts_for,
     )
 
 

@@ -8,6 +8,7 @@ and its neighbour candidates) gives per-token activations; negatives are chosen 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from autointerp.sampling.negatives import (
     neighbour_units,
 )
 
-__all__ = ["NEGATIVE_ROLES", "make_records"]
+__all__ = ["NEGATIVE_ROLES", "ActsFor", "Needs", "make_records", "needed_windows"]
 
 NEGATIVE_ROLES = {
     "random": "nonactivating",
@@ -70,6 +71,49 @@ class _Windows:
         )
 
 
+@dataclass(frozen=True)
+class Needs:
+    """The windows a batch of units needs replayed: the shared random ``pool``, each unit's
+    neighbour ``candidates`` and (``windows``, sorted) every window of either or of the
+    units' activating examples."""
+
+    pool: np.ndarray
+    candidates: dict[int, list[int]]
+    windows: np.ndarray
+
+
+def needed_windows(
+    sae: SparseCoder,
+    stats: LatentStats,
+    samples: Sequence[LatentSample],
+    cfg: SamplingConfig,
+    seed: int,
+    n_windows: int,
+) -> Needs:
+    """The windows ``make_records`` reads for the ``ok`` samples (deterministic: the same
+    samples always need the same windows, so a job can replay the union of its batches'
+    needs once and each batch read its own)."""
+    ok = [s for s in samples if s.status == "ok"]
+    kinds = set(cfg.negatives)
+    units = [s.latent for s in ok]
+    pool = np.zeros(0, dtype=np.int64)
+    if ok and kinds & {"random", "similar"}:
+        n_pool = max(cfg.n_nonactivating, cfg.n_similar_negatives if "similar" in kinds else 0)
+        pool = negative_pool(n_windows, max(10 * n_pool, 200), seed)
+    candidates: dict[int, list[int]] = {}
+    if ok and "neighbours" in kinds and cfg.n_neighbour_negatives > 0:
+        near = neighbour_units(sae.decoder_directions(), units, cfg.n_neighbours, signed=sae.signed)
+        limit = 4 * cfg.n_neighbour_negatives
+        candidates = {u: neighbour_candidates(stats, u, near[u], limit) for u in units}
+    needed = {w for s in ok for w, _ in (*s.explain, *s.score)} | set(pool.tolist())
+    needed |= {w for c in candidates.values() for w in c}
+    return Needs(pool, candidates, np.asarray(sorted(needed), dtype=np.int64))
+
+
+ActsFor = Callable[[np.ndarray, list[int]], np.ndarray]
+"""``acts_for(windows, units)`` -> per-token activations [len(windows), T-1, len(units)]."""
+
+
 def make_records(
     subject: SubjectModel,
     sae: SparseCoder,
@@ -83,27 +127,25 @@ def make_records(
     batch_size: int,
     progress: bool = False,
     embedder: Embedder | None = None,
+    acts_for: ActsFor | None = None,
 ) -> list[LatentRecord]:
     """Records for the ``ok`` samples; fills in each sample's negatives as a side effect.
-    ``embedder`` defaults to all-MiniLM-L6-v2 when ``cfg.negatives`` includes 'similar'."""
+    ``embedder`` defaults to all-MiniLM-L6-v2 when ``cfg.negatives`` includes 'similar'.
+    ``acts_for`` gives the needed windows' activations (a job's replay-once store); by
+    default they are replayed through ``subject`` here."""
     ok = [s for s in samples if s.status == "ok"]
     if not ok:
         return []
     kinds = set(cfg.negatives)
     units = [s.latent for s in ok]
-    pool = np.zeros(0, dtype=np.int64)
-    if kinds & {"random", "similar"}:
-        n_pool = max(cfg.n_nonactivating, cfg.n_similar_negatives if "similar" in kinds else 0)
-        pool = negative_pool(len(tokens), max(10 * n_pool, 200), seed)
-    candidates: dict[int, list[int]] = {}
-    if "neighbours" in kinds and cfg.n_neighbour_negatives > 0:
-        near = neighbour_units(sae.decoder_directions(), units, cfg.n_neighbours, signed=sae.signed)
-        limit = 4 * cfg.n_neighbour_negatives
-        candidates = {u: neighbour_candidates(stats, u, near[u], limit) for u in units}
-    needed = {w for s in ok for w, _ in (*s.explain, *s.score)} | set(pool.tolist())
-    needed |= {w for c in candidates.values() for w in c}
-    windows = np.asarray(sorted(needed), dtype=np.int64)
-    acts = replay(subject, sae, tokens, windows, units, batch_size=batch_size, progress=progress)
+    needs = needed_windows(sae, stats, ok, cfg, seed, len(tokens))
+    pool, candidates, windows = needs.pool, needs.candidates, needs.windows
+    if acts_for is None:
+        acts = replay(
+            subject, sae, tokens, windows, units, batch_size=batch_size, progress=progress
+        )
+    else:
+        acts = acts_for(windows, units)
     data = _Windows(tokens, windows, acts, cfg, seed, decode)
 
     records = [

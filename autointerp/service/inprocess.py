@@ -137,8 +137,19 @@ def _drive(store: JobStore, job_id: str, prep: Prepared, clock: _Clock) -> dict[
         for i in range(n_shards):
             steps.cache_shard(store, job_id, i)
         size = int(store.record(job_id)["batch_size"])
-        n_batches = int(steps.merge_stats(store, job_id, size)["n_batches"])
+        merged = steps.merge_stats(store, job_id, size)
+    n_batches, n_replay = int(merged["n_batches"]), int(merged["n_replay"])
     clock.say(f"cache: {n_shards} shards ({resumed} resumed), {n_batches} batches of latents")
+    with clock("replay"):
+        for i in range(n_replay):
+            steps.replay_shard(store, job_id, i)
+    replay = steps.replay_plan(store, job_id)
+    if replay:
+        share = replay["windows"] / max(1, replay["corpus_windows"])
+        clock.say(
+            f"replay: {replay['windows']} windows once ({share:.0%} of the corpus's "
+            f"{replay['corpus_windows']}), {n_replay} shards"
+        )
     scorers = list(prep.cfg.scoring.scorers)
     for b in range(n_batches):
         started = time.perf_counter()

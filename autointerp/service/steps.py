@@ -10,8 +10,12 @@ and reopen their batch, so a rerun repairs a finished job. Nothing here imports 
 the Celery tasks (:mod:`autointerp.tasks`) and ``autointerp run``
 (:mod:`autointerp.service.inprocess`) drive the same steps.
 
-    plan ─► cache_shard × n ─► merge_stats ─► per batch: sample ─► explain ─► score × scorers
-                                                                   ─► write_batch ─► finalise
+    plan ─► cache_shard × n ─► merge_stats ─► replay_shard × m ─► per batch: sample ─►
+        explain ─► score × scorers ─► write_batch ─► finalise
+
+``merge_stats`` plans the replay: the union of the windows every batch needs, replayed once
+in shards (``replay_shard``), so the replay costs at most one pass over the corpus whatever
+the number of latents; each batch's ``sample`` reads its activations from that store.
 """
 
 from __future__ import annotations
@@ -23,10 +27,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from autointerp import __version__
+from autointerp.cache.replayed import (
+    ReplayReader,
+    save_windows,
+    shard_path,
+    windows_path,
+    write_shard,
+)
 from autointerp.cache.shards import cached_stats, compute_shards, shard_ranges
 from autointerp.cache.stats import LatentStats
 from autointerp.config import RunConfig
@@ -58,6 +70,7 @@ from autointerp.results import (
     scores_frame,
 )
 from autointerp.sampling import sample_latent
+from autointerp.sampling.build import needed_windows
 from autointerp.service import codec
 from autointerp.service.jobs import REDO_EXPLANATIONS, REDO_SCORES, JobStore, write_json
 from autointerp.service.settings import get_settings, results_root
@@ -76,6 +89,9 @@ __all__ = [
     "merge_stats",
     "plan",
     "release",
+    "replay_plan",
+    "replay_shard",
+    "replayed",
     "sample_batch",
     "score_batch",
     "write_batch",
@@ -151,6 +167,21 @@ def release(job_id: str) -> None:
     """Forget the job's loaded inputs (the model's memory goes back)."""
     with _PREPARED_LOCK:
         _PREPARED.pop(job_id, None)
+        _STATS.pop(job_id, None)
+
+
+_STATS: OrderedDict[str, LatentStats] = OrderedDict()
+
+
+def _merged_stats(store: JobStore, job_id: str) -> LatentStats:
+    """The job's merged statistics (saved by ``merge_stats``), kept for its next batches."""
+    with _PREPARED_LOCK:
+        if job_id not in _STATS:
+            _STATS[job_id] = LatentStats.load(store.paths(job_id).root / "stats.npz")
+            while len(_STATS) > _KEEP:
+                _STATS.popitem(last=False)
+        _STATS.move_to_end(job_id)
+        return _STATS[job_id]
 
 
 def _activations(store: JobStore) -> Path:
@@ -232,21 +263,101 @@ def cache_shard(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
 
 
 def merge_stats(store: JobStore, job_id: str, batch_size: int) -> dict[str, Any]:
-    """Merge the shards (exactly), choose the latents, split them into batches."""
+    """Merge the shards (exactly), choose the latents, split them into batches, and plan
+    the replay: the union of the windows every batch needs, in shards of windows."""
     info = _plan(store, job_id)
     if "batches" in info:
-        return {"n_batches": len(info["batches"]), "skipped": True}
+        return _merged(info, skipped=True)
     missing = [i for i in range(info["n_shards"]) if not store.is_marked(job_id, f"shard-{i:05d}")]
     if missing:
         raise NotReadyError(f"job {job_id}: shards {missing} not cached yet")
     prep = prepared(store, job_id)
+    cfg = prep.cfg
     stats = _stats(store, job_id, prep)
     samples = select_samples(stats, prep)
     latents = [s.latent for s in samples]
     stats.save(store.paths(job_id).root / "stats.npz")
-    info["batches"] = [latents[i : i + batch_size] for i in range(0, len(latents), batch_size)]
+    batches = [latents[i : i + batch_size] for i in range(0, len(latents), batch_size)]
+    by_latent = {s.latent: s for s in samples}
+    union: set[int] = set()
+    for batch in batches:  # each batch's needs, as its sample step will compute them
+        needs = needed_windows(
+            prep.sae,
+            stats,
+            [by_latent[u] for u in batch],
+            cfg.sampling,
+            cfg.seed,
+            prep.windows.n_windows,
+        )
+        union.update(needs.windows.tolist())
+    windows = np.asarray(sorted(union), dtype=np.int64)
+    save_windows(_replay_root(store, job_id), windows)
+    info["replay"] = {
+        "windows": len(windows),
+        "corpus_windows": prep.windows.n_windows,
+        "n_shards": len(shard_ranges(len(windows), cfg.cache.shard_windows)),
+    }
+    info["batches"] = batches
     write_json(store.paths(job_id).plan, info)
-    return {"n_batches": len(info["batches"]), "n_latents": len(latents)}
+    return {**_merged(info), "n_latents": len(latents)}
+
+
+def _merged(info: dict[str, Any], skipped: bool = False) -> dict[str, Any]:
+    replay = info.get("replay") or {}
+    out = {"n_batches": len(info["batches"]), "n_replay": int(replay.get("n_shards", 0))}
+    return {**out, "skipped": True} if skipped else out
+
+
+def _replay_root(store: JobStore, job_id: str) -> Path:
+    return store.paths(job_id).root / "replay"
+
+
+def replay_plan(store: JobStore, job_id: str) -> dict[str, Any]:
+    """The job's replay plan: windows replayed, windows in the corpus, shards ({} before
+    the merge, or for a job planned before replay-once)."""
+    return dict(_plan(store, job_id).get("replay") or {})
+
+
+def replay_shard(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
+    """Replay one shard of the job's needed windows once, for every batch's units (sparse
+    activations on the store; see :mod:`autointerp.cache.replayed`)."""
+    step = f"replay-{index:05d}"
+    if store.is_marked(job_id, step):
+        return {"replay": index, "skipped": True}
+    info = _plan(store, job_id)
+    if "replay" not in info:
+        raise NotReadyError(f"job {job_id}: no replay planned yet")
+    prep = prepared(store, job_id)
+    cfg = prep.cfg
+    root = _replay_root(store, job_id)
+    windows = np.load(windows_path(root), allow_pickle=False)
+    ranges = shard_ranges(len(windows), cfg.cache.shard_windows)
+    if not 0 <= index < len(ranges):
+        raise NotReadyError(f"job {job_id}: no replay shard {index} in its plan")
+    lo, hi = ranges[index]
+    entries = write_shard(
+        shard_path(root, index),
+        prep.subject,
+        prep.sae,
+        prep.windows.tokens,
+        windows[lo:hi],
+        info["batches"],
+        batch_size=cfg.cache.batch_size,
+        progress=store.progress,
+    )
+    store.mark(job_id, step)
+    return {"replay": index, "windows": hi - lo, "entries": entries}
+
+
+def replayed(store: JobStore, job_id: str) -> dict[str, Any]:
+    """Whether every replay shard of the job is done (``NotReadyError`` if not); the
+    number of batches to start."""
+    info = _plan(store, job_id)
+    n_replay = int((info.get("replay") or {}).get("n_shards", 0))
+    missing = [i for i in range(n_replay) if not store.is_marked(job_id, f"replay-{i:05d}")]
+    if "batches" not in info or missing:
+        raise NotReadyError(f"job {job_id}: replay shards {missing} not done yet")
+    return {"n_batches": len(info["batches"])}
 
 
 def _batch(store: JobStore, job_id: str, index: int) -> tuple[Path, list[int]]:
@@ -257,15 +368,25 @@ def _batch(store: JobStore, job_id: str, index: int) -> tuple[Path, list[int]]:
 
 
 def sample_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
-    """Sample the batch's examples and replay them (records on the store)."""
+    """Sample the batch's examples and read their activations from the job's replay store
+    (records on the store)."""
     folder, latents = _batch(store, job_id, index)
     if (folder / "records.json").is_file():
         return {"batch": index, "skipped": True}
+    info = _plan(store, job_id)
     prep = prepared(store, job_id)
     cfg = prep.cfg
-    stats = _stats(store, job_id, prep)
+    stats = _merged_stats(store, job_id)
     samples = [sample_latent(stats, latent, cfg.sampling, cfg.seed) for latent in latents]
-    records = build_records(prep, stats, samples, store.progress)
+    acts_for = None
+    if "replay" in info:  # a job planned before replay-once replays its batches itself
+        n_replay = int(info["replay"]["n_shards"])
+        missing = [i for i in range(n_replay) if not store.is_marked(job_id, f"replay-{i:05d}")]
+        if missing:
+            raise NotReadyError(f"job {job_id}: replay shards {missing} not done yet")
+        n_positions = prep.windows.tokens.shape[1] - 1
+        acts_for = ReplayReader(_replay_root(store, job_id), n_replay, index, latents, n_positions)
+    records = build_records(prep, stats, samples, store.progress, acts_for)
     if uses_logit_lens(cfg.explain):  # where the model is; before records.json (the marker)
         promoted = promoted_tokens([r.latent for r in records], prep.subject, prep.sae)
         codec.save(folder / "promoted.json", {str(k): v for k, v in promoted.items()})

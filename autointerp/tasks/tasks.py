@@ -34,8 +34,10 @@ __all__ = [
     "finalise",
     "merge_stats",
     "plan_job",
+    "replay_shard",
     "sample",
     "score",
+    "start_batches",
     "write_batch",
 ]
 
@@ -102,24 +104,49 @@ def cache_shard(self: Task, job_id: str, index: int) -> dict[str, Any]:
 
 @app.task(bind=True, name="autointerp.merge_stats")
 def merge_stats(self: Task, job_id: str) -> dict[str, Any]:
-    """Merge the shards; start one chain per latent batch: sample -> explain -> the scorers
-    in parallel (a group) -> write the batch (the chord's callback)."""
+    """Merge the shards; replay the windows the batches need once (a group of replay shards)
+    and then start the batches (the chord's callback)."""
     size = int(_store().record(job_id).get("batch_size") or get_settings().batch_size)
     out = _step(self, "merge_stats", job_id, steps.merge_stats, size)
     if "n_batches" not in out:
         return out
     if out["n_batches"] == 0:
         _on("finalise", finalise.si(job_id)).apply_async()
-        return out
+    elif out["n_replay"] == 0:
+        _start_batches(job_id, out["n_batches"])
+    else:
+        shards = group(
+            _on("replay_shard", replay_shard.si(job_id, i)) for i in range(out["n_replay"])
+        )
+        chord(shards, _on("start_batches", start_batches.si(job_id))).apply_async()
+    return out
+
+
+@app.task(bind=True, name="autointerp.replay_shard")
+def replay_shard(self: Task, job_id: str, index: int) -> dict[str, Any]:
+    return _step(self, "replay_shard", job_id, steps.replay_shard, index)
+
+
+@app.task(bind=True, name="autointerp.start_batches")
+def start_batches(self: Task, job_id: str) -> dict[str, Any]:
+    """Start one chain per latent batch once every replay shard is on the store."""
+    out = _step(self, "start_batches", job_id, steps.replayed)
+    if "n_batches" in out:
+        _start_batches(job_id, out["n_batches"])
+    return out
+
+
+def _start_batches(job_id: str, n_batches: int) -> None:
+    """One chain per batch: sample -> explain -> the scorers in parallel (a group) -> write
+    the batch (the chord's callback)."""
     cfg = _store().config(job_id)
-    for b in range(out["n_batches"]):
+    for b in range(n_batches):
         scorers = group(_on(score_step(s), score.si(job_id, b, s)) for s in cfg.scoring.scorers)
         chain(
             _on("sample", sample.si(job_id, b)),
             _on(explain_step(cfg.explain, bool(cfg.explanations)), explain.si(job_id, b)),
             chord(scorers, _on("write_batch", write_batch.si(job_id, b))),
         ).apply_async()
-    return out
 
 
 @app.task(bind=True, name="autointerp.sample")

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 def _model_steps(store: JobStore, job_id: str) -> None:
     for i in range(int(steps.plan(store, job_id)["n_shards"])):
         steps.cache_shard(store, job_id, i)
-    steps.merge_stats(store, job_id, 32)
+    for i in range(int(steps.merge_stats(store, job_id, 32)["n_replay"])):
+        steps.replay_shard(store, job_id, i)
     steps.sample_batch(store, job_id, 0)
 
 
@@ -93,5 +94,81 @@ def test_a_worker_refuses_inputs_that_changed_since_the_plan(
         save_file(weights, str(sae / "sae_weights.safetensors"))
         with pytest.raises(Exception, match="changed since the job was planned"):
             steps.cache_shard(store, job_id, 0)
+    finally:
+        steps.release(job_id)
+
+
+def test_replay_once_gives_the_records_of_a_direct_replay(
+    small_cfg: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The windows a job's batches need are replayed once (their union, in shards): fewer
+    windows go through the model than batch-by-batch replay would send, none more than once,
+    no batch replays anything itself, and every batch's records equal those of replaying its
+    own windows directly."""
+    import numpy as np
+
+    from autointerp.cache import LatentStats
+    from autointerp.cache import replayed as replayed_mod
+    from autointerp.pipeline import build_records
+    from autointerp.sampling import sample_latent
+    from autointerp.sampling.build import needed_windows
+
+    cfg = replace(small_cfg, cache=replace(small_cfg.cache, shard_windows=20))
+    store = JobStore(tmp_path / "jobs", results=tmp_path / "out", progress=False)
+    job_id, _ = store.create(cfg, origin="run", batch_size=1)
+    store.activations = tmp_path / "activations"
+    seen: list[int] = []
+    encode = replayed_mod.encode_windows
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.extend(int(w) for w in kwargs["window_ids"])
+        return encode(*args, **kwargs)
+
+    try:
+        for i in range(int(steps.plan(store, job_id)["n_shards"])):
+            steps.cache_shard(store, job_id, i)
+        merged = steps.merge_stats(store, job_id, 1)
+        assert merged["n_batches"] == 3 and merged["n_replay"] >= 2
+        monkeypatch.setattr(replayed_mod, "encode_windows", counting)
+        for i in range(merged["n_replay"]):
+            steps.replay_shard(store, job_id, i)
+        plan = steps.replay_plan(store, job_id)
+        assert len(seen) == len(set(seen)) == plan["windows"] <= plan["corpus_windows"]
+        prep = steps.prepared(store, job_id)
+        stats = LatentStats.load(store.paths(job_id).root / "stats.npz")
+        batches = store.plan(job_id)["batches"]
+        n = prep.windows.n_windows
+        samples = {b[0]: sample_latent(stats, b[0], cfg.sampling, cfg.seed) for b in batches}
+        per_batch = [
+            needed_windows(prep.sae, stats, [samples[b[0]]], cfg.sampling, cfg.seed, n).windows
+            for b in batches
+        ]
+        assert sorted(set(np.concatenate(per_batch).tolist())) == sorted(seen)
+        assert sum(len(w) for w in per_batch) > len(seen)  # the shared pool, replayed once
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("a batch replayed windows itself")
+
+        monkeypatch.setattr("autointerp.sampling.build.replay", refuse)
+        for b in range(len(batches)):
+            steps.sample_batch(store, job_id, b)
+        monkeypatch.undo()
+        for b, batch in enumerate(batches):
+            staged, _ = codec.load_records(
+                codec.load(store.paths(job_id).batch(b) / "records.json")
+            )
+            fresh = [sample_latent(stats, batch[0], cfg.sampling, cfg.seed)]
+            (direct,) = build_records(prep, stats, fresh, False)
+            (got,) = staged
+            for mine, theirs in (
+                (got.explain, direct.explain),
+                (got.score, direct.score),
+                (got.nonactivating, direct.nonactivating),
+            ):
+                assert [(e.window, e.tokens, e.role) for e in mine] == [
+                    (e.window, e.tokens, e.role) for e in theirs
+                ]
+                for e, d in zip(mine, theirs, strict=True):
+                    np.testing.assert_allclose(e.acts, d.acts, atol=1e-5)
     finally:
         steps.release(job_id)
