@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from autointerp import __version__
@@ -234,11 +233,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from autointerp.api import create_app
-    from autointerp.service.settings import get_settings
+    from autointerp.service.settings import absolute_store, get_settings
 
     if args.store:
         # The environment too, so that job submission (autointerp.tasks) sees the same store.
-        os.environ["AUTOINTERP_STORE"] = str(Path(args.store).resolve())
+        os.environ["AUTOINTERP_STORE"] = absolute_store(args.store)
     app = create_app(get_settings())
     print(
         f"web page: http://{args.host}:{args.port}/ui/  API docs: http://{args.host}:{args.port}/docs"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -103,8 +102,10 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _apply_store(args: argparse.Namespace) -> None:
+    from autointerp.service.settings import absolute_store
+
     if getattr(args, "store", None):
-        os.environ["AUTOINTERP_STORE"] = str(Path(args.store).resolve())
+        os.environ["AUTOINTERP_STORE"] = absolute_store(args.store)
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
@@ -112,6 +113,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from autointerp.errors import ServiceUnavailableError
     from autointerp.service.jobs import JobStore, job_id_for
     from autointerp.service.settings import get_settings
+    from autointerp.store.files import rmtree
     from autointerp.tasks import submit
 
     _apply_store(args)
@@ -124,7 +126,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         job_id, new = submit(cfg, origin="cli", settings=settings)
     except ServiceUnavailableError:
         if created:  # nothing may stay recorded when the queue is down
-            shutil.rmtree(store.paths(job_id_for(cfg)).root, ignore_errors=True)
+            rmtree(store.paths(job_id_for(cfg)).root)
         raise
     if created:
         _drop_key(store, job_id, "resubmitted_at")  # submit() saw the record made above

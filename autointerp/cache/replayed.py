@@ -19,7 +19,6 @@ A batch reads its own members of every shard (``ReplayReader``) into the dense a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,30 +27,37 @@ from autointerp.cache.runner import bind, encode_windows
 from autointerp.errors import StoreError
 from autointerp.models.loader import SubjectModel
 from autointerp.saes.base import SparseCoder
-from autointerp.store.atomic import atomic_write
+from autointerp.store.files import StorePath, guard, load_npy, open_npz, save_npy, save_npz
 
-__all__ = ["ReplayReader", "save_windows", "shard_path", "windows_path", "write_shard"]
+__all__ = [
+    "ReplayReader",
+    "load_windows",
+    "save_windows",
+    "shard_path",
+    "windows_path",
+    "write_shard",
+]
 
 
-def windows_path(root: Path) -> Path:
+def windows_path(root: StorePath) -> StorePath:
     return root / "windows.npy"
 
 
-def shard_path(root: Path, index: int) -> Path:
+def shard_path(root: StorePath, index: int) -> StorePath:
     return root / f"shard-{index:05d}.npz"
 
 
-def save_windows(root: Path, windows: np.ndarray) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as f:
-            np.save(f, np.asarray(windows, dtype=np.int64), allow_pickle=False)
+def save_windows(root: StorePath, windows: np.ndarray) -> None:
+    save_npy(windows_path(root), np.asarray(windows, dtype=np.int64))
 
-    atomic_write(windows_path(root), write)
+
+def load_windows(root: StorePath) -> np.ndarray:
+    return load_npy(windows_path(root))
 
 
 @torch.no_grad()
 def write_shard(
-    path: Path,
+    path: StorePath,
     subject: SubjectModel,
     sae: SparseCoder,
     tokens: np.ndarray,
@@ -103,12 +109,7 @@ def write_shard(
         arrays[f"{b}_p"] = p[lo:hi].astype(np.int32)
         arrays[f"{b}_c"] = place[c[lo:hi]].astype(np.int32)
         arrays[f"{b}_v"] = v[lo:hi]
-
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
-
-    atomic_write(path, write)
+    save_npz(path, arrays)
     return len(v)
 
 
@@ -117,7 +118,12 @@ class ReplayReader:
     batch's entries of every replay shard under ``root``, as a dense array."""
 
     def __init__(
-        self, root: Path, n_shards: int, batch: int, batch_units: Sequence[int], n_positions: int
+        self,
+        root: StorePath,
+        n_shards: int,
+        batch: int,
+        batch_units: Sequence[int],
+        n_positions: int,
     ) -> None:
         self.root, self.n_shards, self.batch = root, n_shards, batch
         self.place = {int(u): i for i, u in enumerate(batch_units)}
@@ -125,10 +131,7 @@ class ReplayReader:
 
     def __call__(self, windows: np.ndarray, units: list[int]) -> np.ndarray:
         windows = np.asarray(windows, dtype=np.int64)
-        try:
-            union = np.load(windows_path(self.root), allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read the job's replayed windows {self.root}: {exc}") from exc
+        union = load_windows(self.root)
         missing = windows[~np.isin(windows, union)]
         if len(missing):
             raise StoreError(
@@ -141,13 +144,10 @@ class ReplayReader:
         key = str(self.batch)
         for index in range(self.n_shards):
             path = shard_path(self.root, index)
-            try:
-                with np.load(path, allow_pickle=False) as data:
-                    if f"{key}_w" not in data.files:
-                        continue
-                    w, p, c, v = (data[f"{key}_{x}"] for x in "wpcv")
-            except (OSError, ValueError) as exc:
-                raise StoreError(f"cannot read replayed activations {path}: {exc}") from exc
+            with open_npz(path) as data, guard(path):
+                if f"{key}_w" not in data.files:
+                    continue
+                w, p, c, v = (data[f"{key}_{x}"] for x in "wpcv")
             j = want[c]
             row = np.searchsorted(windows, w)
             inside = row < len(windows)

@@ -5,8 +5,10 @@ are merged exactly (the merged top-k equals a single pass).
 A cache lives under ``<cache dir>/activations/<key>/`` (``AUTOINTERP_ACTIVATIONS_DIR``
 overrides the parent) where the key hashes everything the
 statistics depend on (model weights, corpus windows, checkpoint, hook point, statistic sizes,
-seed, dtype and the cache format version). A crashed run resumes from the shards on disk; a
-later run with the same inputs reuses the merged result without touching the model.
+seed, dtype and the cache format version). The service caches under its store, which may be
+a URL (``s3://bucket/prefix``, see :mod:`autointerp.store.files`). A crashed run resumes
+from the shards on disk; a later run with the same inputs reuses the merged result without
+touching the model.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from autointerp.errors import ConfigError
 from autointerp.models.loader import SubjectModel
 from autointerp.paths import cache_dir
 from autointerp.saes.base import SparseCoder
+from autointerp.store.files import StorePath, write_text
 
 __all__ = [
     "FORMAT_VERSION",
@@ -91,23 +94,23 @@ def _prepare_dirs(
     corpus_fingerprint: str,
     cfg: CacheConfig,
     seed: int,
-    root: Path | None,
-) -> list[Path]:
+    root: StorePath | None,
+) -> list[StorePath]:
     if cfg.shard_windows < 1:
         raise ConfigError(f"cache.shard_windows must be >= 1, got {cfg.shard_windows}")
-    base = root if root is not None else activations_dir()
+    base: StorePath = root if root is not None else activations_dir()
     model = model_fingerprint(subject)
-    dirs = []
+    dirs: list[StorePath] = []
     for sae in saes:
         key = cache_key(model, sae, corpus_fingerprint, cfg, seed)
         folder = base / _digest(key)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "key.json").write_text(json.dumps(key, indent=2, sort_keys=True))
+        write_text(folder / "key.json", json.dumps(key, indent=2, sort_keys=True))
         dirs.append(folder)
     return dirs
 
 
-def _shard_paths(dirs: Sequence[Path], start: int, stop: int) -> list[Path]:
+def _shard_paths(dirs: Sequence[StorePath], start: int, stop: int) -> list[StorePath]:
     return [d / f"shard-{start:09d}-{stop:09d}.npz" for d in dirs]
 
 
@@ -120,7 +123,7 @@ def compute_shards(
     *,
     seed: int,
     shards: Sequence[int] | None = None,
-    root: Path | None = None,
+    root: StorePath | None = None,
     progress: bool = True,
 ) -> int:
     """Compute and save the listed shards (indices into ``shard_ranges``; all by default)
@@ -135,7 +138,7 @@ def _compute(
     saes: Sequence[SparseCoder],
     tokens: np.ndarray,
     cfg: CacheConfig,
-    dirs: Sequence[Path],
+    dirs: Sequence[StorePath],
     seed: int,
     shards: Sequence[int] | None,
     progress: bool,
@@ -167,7 +170,7 @@ def cached_stats(
     cfg: CacheConfig,
     *,
     seed: int,
-    root: Path | None = None,
+    root: StorePath | None = None,
     progress: bool = True,
 ) -> list[LatentStats]:
     """Statistics for ``saes`` over ``tokens``: the merged result when cached, else every

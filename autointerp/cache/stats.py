@@ -22,10 +22,11 @@ high fires on (almost) one token only (flagged ``single_token``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from autointerp.store.files import StorePath, open_npz, save_npz
 
 __all__ = ["HIST_EDGES", "TOKEN_BUCKETS", "LatentStats", "hash_keys"]
 
@@ -244,16 +245,15 @@ class LatentStats:
         return biggest / counted
 
     # ----------------------------------------------------------------------- storage
-    def save(self, path: Path) -> None:
+    def save(self, path: StorePath) -> None:
+        """Save atomically, to a local path or a store URL's path."""
         arrays = {k: v.numpy() for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
         meta = np.array([self.seed, self.n_windows, self.n_tokens], dtype=np.int64)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, meta=meta, **arrays)  # type: ignore[arg-type]
-        tmp.replace(path)
+        save_npz(path, {"meta": meta, **arrays}, compressed=True)
 
     @classmethod
-    def load(cls, path: Path) -> LatentStats:
-        with np.load(path, allow_pickle=False) as data:
+    def load(cls, path: StorePath) -> LatentStats:
+        with open_npz(path) as data:
             seed, n_windows, n_tokens = (int(x) for x in data["meta"])
             tensors = {k: torch.from_numpy(data[k].copy()) for k in data.files if k != "meta"}
         return cls(seed=seed, n_windows=n_windows, n_tokens=n_tokens, **tensors)

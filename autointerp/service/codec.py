@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autointerp.errors import StoreError
 from autointerp.records import Example, Explanation, LatentRecord
 from autointerp.sampling import LatentSample
-from autointerp.store.atomic import atomic_write
+from autointerp.store.files import StorePath, read_json, write_text
 from scorers.base import ScoreResult
 
 __all__ = [
@@ -37,16 +35,12 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
 
-def save(path: Path, data: Any) -> None:
-    text = json.dumps(data, default=_default)
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def save(path: StorePath, data: Any) -> None:
+    write_text(path, json.dumps(data, default=_default))
 
 
-def load(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StoreError(f"cannot read {path}: {exc}") from exc
+def load(path: StorePath) -> Any:
+    return read_json(path)
 
 
 def dump_records(records: list[LatentRecord], samples: list[LatentSample]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from autointerp.service import codec, steps
 from autointerp.service.jobs import JobStore
 from autointerp.service.settings import get_settings
 from autointerp.store import read_table
+from autointerp.store.files import glob, rmtree
 from autointerp.store.remote import is_url
 
 __all__ = ["STAGING", "run_in_process", "staging_root"]
@@ -89,12 +89,11 @@ def run_in_process(
             prep.windows.skipped_documents,
             "; ".join(prep.windows.skipped_examples[:2]),
         )
-    activations = activations_dir() if cfg.cache.reuse else None
     store = JobStore(staging_root(out), results=out, progress=progress)
     job_id, _ = store.create(cfg, origin="run", batch_size=get_settings().batch_size)
-    if activations is None:
-        activations = store.paths(job_id).root / "activations"
-    store.activations = activations
+    # the run's activation cache is local: the shared one, or the job's own folder
+    reused = activations_dir() if cfg.cache.reuse else None
+    store.activations = reused or store.paths(job_id).root / "activations"
     _drop_if_stale(store, job_id, prep)
     steps.adopt(job_id, prep)
     try:
@@ -120,7 +119,7 @@ def _drop_if_stale(store: JobStore, job_id: str, prep: Prepared) -> None:
             prep.run_id,
         )
         record = store.record(job_id)
-        shutil.rmtree(store.paths(job_id).root)
+        rmtree(store.paths(job_id).root)
         store.create(RunConfig.from_dict(record["config"]), "run", int(record["batch_size"]))
 
 
@@ -187,7 +186,7 @@ def _batch_line(
         return sum(r["status"] == status for r in rows)
 
     parts = [f"{count(expl, 'ok')}/{len(expl)} explanations ok"]
-    for path in sorted(folder.glob("scores-*.json")):
+    for path in glob(folder, "scores-*.json"):
         rows = codec.load(path)
         name = path.stem.removeprefix("scores-")
         bad = len(rows) - count(rows, "ok")

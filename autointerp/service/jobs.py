@@ -29,9 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from autointerp.config import RunConfig
-from autointerp.errors import ConfigError, StoreError, UserInputError
+from autointerp.errors import ConfigError, UserInputError
 from autointerp.inputs import parse_latents
-from autointerp.store.atomic import atomic_write
+from autointerp.store.files import (
+    RemotePath,
+    StorePath,
+    glob,
+    read_json,
+    store_path,
+    write_text,
+)
 
 __all__ = ["JobNotFoundError", "JobStore", "job_id_for", "write_json"]
 
@@ -45,17 +52,10 @@ def job_id_for(cfg: RunConfig) -> str:
     return f"j{cfg.fingerprint()[:15]}"
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename): readers never see half a file."""
-    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StoreError(f"cannot read {path}: {exc}") from exc
+def write_json(path: StorePath, data: Any) -> None:
+    """Write JSON atomically (locally temp file + rename, on an object store one PUT):
+    readers never see half a file."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _now() -> str:
@@ -64,32 +64,32 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class JobPaths:
-    root: Path
+    root: StorePath
 
     @property
-    def job(self) -> Path:
+    def job(self) -> StorePath:
         return self.root / "job.json"
 
     @property
-    def plan(self) -> Path:
+    def plan(self) -> StorePath:
         return self.root / "plan.json"
 
     @property
-    def cancelled(self) -> Path:
+    def cancelled(self) -> StorePath:
         return self.root / "cancelled"
 
     @property
-    def error(self) -> Path:
+    def error(self) -> StorePath:
         return self.root / "error.json"
 
     @property
-    def finished(self) -> Path:
+    def finished(self) -> StorePath:
         return self.root / "finished.json"
 
-    def marker(self, step: str) -> Path:
+    def marker(self, step: str) -> StorePath:
         return self.root / "done" / step
 
-    def batch(self, index: int) -> Path:
+    def batch(self, index: int) -> StorePath:
         return self.root / "batches" / f"{index:05d}"
 
 
@@ -101,7 +101,9 @@ REDO_SCORES = ("partial", "failed")
 
 
 class JobStore:
-    """Job records under ``<root>/jobs``; ``root`` is the service's store.
+    """Job records under ``<root>/jobs``; ``root`` is the service's store, a local path or
+    an fsspec URL (``s3://bucket/prefix``: every file of a job is then read and written
+    through fsspec, see :mod:`autointerp.store.files`).
 
     ``results``: where finished jobs write their tables (default: the service settings'
     results root); ``activations``: where corpus shards are cached (default:
@@ -110,13 +112,13 @@ class JobStore:
 
     def __init__(
         self,
-        root: Path | str,
+        root: Path | str | RemotePath,
         *,
         results: Path | str | None = None,
-        activations: Path | None = None,
+        activations: StorePath | None = None,
         progress: bool = False,
     ) -> None:
-        self.root = Path(root)
+        self.root = store_path(root)
         self.results = results
         self.activations = activations if activations is not None else self.root / "activations"
         self.progress = progress
@@ -160,7 +162,7 @@ class JobStore:
         paths = self.paths(job_id)
         if not paths.job.is_file():
             raise JobNotFoundError(f"unknown job {job_id!r} (no {paths.job})")
-        data: dict[str, Any] = _read_json(paths.job)
+        data: dict[str, Any] = read_json(paths.job)
         return data
 
     def config(self, job_id: str) -> RunConfig:
@@ -168,7 +170,7 @@ class JobStore:
 
     def plan(self, job_id: str) -> dict[str, Any] | None:
         path = self.paths(job_id).plan
-        return _read_json(path) if path.is_file() else None
+        return read_json(path) if path.is_file() else None
 
     def mark(self, job_id: str, step: str, info: dict[str, Any] | None = None) -> None:
         write_json(self.paths(job_id).marker(step), info or {"at": _now()})
@@ -203,13 +205,13 @@ class JobStore:
 
     def _failed_rows(self, job_id: str) -> dict[int, tuple[int, int]]:
         out: dict[int, tuple[int, int]] = {}
-        for folder in sorted((self.paths(job_id).root / "batches").glob("*")):
+        for folder in glob(self.paths(job_id).root / "batches", "*"):
             n_expl = n_scores = 0
             expl = folder / "explanations.json"
             if expl.is_file():
-                n_expl = sum(r.get("status") in REDO_EXPLANATIONS for r in _read_json(expl))
+                n_expl = sum(r.get("status") in REDO_EXPLANATIONS for r in read_json(expl))
             for path in folder.glob("scores-*.json"):
-                n_scores += sum(r.get("status") in REDO_SCORES for r in _read_json(path))
+                n_scores += sum(r.get("status") in REDO_SCORES for r in read_json(path))
             out[int(folder.name)] = (n_expl, n_scores)
         return out
 
@@ -254,13 +256,13 @@ class JobStore:
         }
         if paths.finished.is_file():
             out["state"] = "done"
-            out["finished"] = _read_json(paths.finished)
+            out["finished"] = read_json(paths.finished)
             out["failed_rows"] = out["finished"].get("failed_rows", {})
         elif paths.cancelled.is_file():
             out["state"] = "cancelled"
         elif paths.error.is_file():
             out["state"] = "failed"
-            out["error"] = _read_json(paths.error)
+            out["error"] = read_json(paths.error)
         elif plan is None:
             out["state"] = "queued"
         elif "batches" not in plan:

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings", "get_settings", "results_root"]
+__all__ = ["ServiceSettings", "absolute_store", "get_settings", "results_root"]
 
 
 class ServiceSettings(BaseSettings):
@@ -25,10 +25,13 @@ class ServiceSettings(BaseSettings):
         "redis://localhost:6379/0",
         description="Broker and result backend (AUTOINTERP_REDIS_URL or REDIS_URL).",
     )
-    store: Path = Field(
+    store: Path | str = Field(
         Path("autointerp-store"),
-        description="Shared storage root: job records, staged batch results and the Parquet "
-        "tables (the same layout 'autointerp run --out' writes).",
+        description="Shared storage root: job records, staged batch results, the activation "
+        "statistics and the Parquet tables (the same layout 'autointerp run --out' writes). "
+        "A local path (shared by NFS between machines) or an fsspec URL such as "
+        "s3://bucket/prefix, through which workers that share no filesystem share every file "
+        "of a job.",
     )
     results_url: str | None = Field(
         None,
@@ -67,6 +70,14 @@ class ServiceSettings(BaseSettings):
     beat_state: Path | None = Field(
         None, description="Where beat keeps its last-run times (default: <store>/beat/)."
     )
+
+
+def absolute_store(store: str | Path) -> str:
+    """A store given on the command line, as the environment should pass it on: a URL as it
+    is, a local path made absolute."""
+    from autointerp.store.remote import is_url
+
+    return str(store) if is_url(store) else str(Path(store).resolve())
 
 
 def results_root(settings: ServiceSettings) -> Path | str:

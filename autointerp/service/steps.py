@@ -24,19 +24,17 @@ import logging
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from autointerp import __version__
 from autointerp.cache.replayed import (
     ReplayReader,
+    load_windows,
     save_windows,
     shard_path,
-    windows_path,
     write_shard,
 )
 from autointerp.cache.shards import cached_stats, compute_shards, shard_ranges
@@ -75,7 +73,7 @@ from autointerp.service import codec
 from autointerp.service.jobs import REDO_EXPLANATIONS, REDO_SCORES, JobStore, write_json
 from autointerp.service.settings import get_settings, results_root
 from autointerp.store import RunWriter
-from autointerp.store.atomic import atomic_parquet
+from autointerp.store.files import StorePath, read_parquet, write_parquet
 from autointerp.store.writer import to_table
 from scorers import SCORERS, ScoreResult
 
@@ -184,7 +182,7 @@ def _merged_stats(store: JobStore, job_id: str) -> LatentStats:
         return _STATS[job_id]
 
 
-def _activations(store: JobStore) -> Path:
+def _activations(store: JobStore) -> StorePath:
     return store.activations
 
 
@@ -308,7 +306,7 @@ def _merged(info: dict[str, Any], skipped: bool = False) -> dict[str, Any]:
     return {**out, "skipped": True} if skipped else out
 
 
-def _replay_root(store: JobStore, job_id: str) -> Path:
+def _replay_root(store: JobStore, job_id: str) -> StorePath:
     return store.paths(job_id).root / "replay"
 
 
@@ -330,7 +328,7 @@ def replay_shard(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
     prep = prepared(store, job_id)
     cfg = prep.cfg
     root = _replay_root(store, job_id)
-    windows = np.load(windows_path(root), allow_pickle=False)
+    windows = load_windows(root)
     ranges = shard_ranges(len(windows), cfg.cache.shard_windows)
     if not 0 <= index < len(ranges):
         raise NotReadyError(f"job {job_id}: no replay shard {index} in its plan")
@@ -360,7 +358,7 @@ def replayed(store: JobStore, job_id: str) -> dict[str, Any]:
     return {"n_batches": len(info["batches"])}
 
 
-def _batch(store: JobStore, job_id: str, index: int) -> tuple[Path, list[int]]:
+def _batch(store: JobStore, job_id: str, index: int) -> tuple[StorePath, list[int]]:
     batches = _plan(store, job_id).get("batches")
     if batches is None or not 0 <= index < len(batches):
         raise NotReadyError(f"job {job_id}: no batch {index} in its plan")
@@ -394,7 +392,7 @@ def sample_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
     return {"batch": index, "records": len(records)}
 
 
-def _promoted(folder: Path) -> dict[int, list[str]] | None:
+def _promoted(folder: StorePath) -> dict[int, list[str]] | None:
     """The batch's promoted tokens (sample step), None when it computed none."""
     path = folder / "promoted.json"
     if not path.is_file():
@@ -525,7 +523,7 @@ def write_batch(store: JobStore, job_id: str, index: int) -> dict[str, Any]:
             "judgements": judgements_frame(results, llm_prov, versions),
         }
         for name, df in frames.items():
-            atomic_parquet(folder / "tables" / f"{name}.parquet", to_table(name, df))
+            write_parquet(folder / "tables" / f"{name}.parquet", to_table(name, df))
         store.mark(job_id, step)
     batches = _plan(store, job_id)["batches"]
     complete = all(store.is_marked(job_id, f"batch-{i:05d}") for i in range(len(batches)))
@@ -556,7 +554,7 @@ def finalise(store: JobStore, job_id: str, extra: dict[str, Any] | None = None) 
     writer.add("latents", latents_frame(stats, samples, prov, int(info["d_sae"])))
     for name in BATCH_TABLES:
         parts = [paths.batch(i) / "tables" / f"{name}.parquet" for i in range(len(batches))]
-        frames = [pq.read_table(p).to_pandas() for p in parts]
+        frames = [read_parquet(p).to_pandas() for p in parts]
         if frames:
             writer.add(name, pd.concat(frames, ignore_index=True))
         else:

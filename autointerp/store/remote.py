@@ -18,12 +18,14 @@ def is_url(root: Path | str) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
-def filesystem(root: Path | str) -> tuple[Any, str]:
-    """(fsspec filesystem, path inside it) of a URL root."""
+def filesystem(root: Path | str, *, listings_cache: bool = True) -> tuple[Any, str]:
+    """(fsspec filesystem, path inside it) of a URL root; ``listings_cache=False`` for one
+    that never answers from a cached listing (files another machine wrote are seen)."""
     import fsspec
 
+    options = {} if listings_cache else {"use_listings_cache": False}
     try:
-        fs, path = fsspec.core.url_to_fs(str(root))
+        fs, path = fsspec.core.url_to_fs(str(root), **options)
     except (ImportError, ValueError) as exc:
         raise StoreError(
             f"cannot open the store {root}: {exc} (s3:// needs `pip install s3fs`)"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from celery import Task
@@ -24,6 +25,7 @@ from autointerp.errors import ConfigError
 from autointerp.service.jobs import JobStore, job_id_for
 from autointerp.service.schedules import Entry, compare_entry, load_schedule, planned_jobs
 from autointerp.service.settings import get_settings, results_root
+from autointerp.store.remote import is_url
 from autointerp.tasks.app import app
 from autointerp.tasks.graph import submit
 from autointerp.tasks.routing import load_routes
@@ -47,10 +49,11 @@ def scheduled(self: Task, entry: dict[str, Any]) -> dict[str, Any]:
         return {"entry": item.name, "skipped": "a fire of this entry is still running"}
     try:
         store = JobStore(settings.store)
+        root = _local(settings.store, "schedule entries")
         if item.action == "compare":
-            return compare_entry(item, store.root, results_root(settings))
+            return compare_entry(item, root, results_root(settings))
         submitted, existing = [], []
-        for cfg in planned_jobs(item, store.root, results_root(settings)):
+        for cfg in planned_jobs(item, root, results_root(settings)):
             job_id = job_id_for(cfg)
             if store.exists(job_id) and store.status(job_id)["state"] not in (
                 "failed",
@@ -63,6 +66,16 @@ def scheduled(self: Task, entry: dict[str, Any]) -> dict[str, Any]:
         return {"entry": item.name, "submitted": submitted, "existing": existing}
     finally:
         lock.release()
+
+
+def _local(store: Path | str, what: str) -> Path:
+    """The store as a local folder (schedules keep their files there)."""
+    if is_url(store):
+        raise ConfigError(
+            f"{what} keep files in a local store; AUTOINTERP_STORE is the URL {store} "
+            "(set AUTOINTERP_BEAT_STATE, or run beat with a local --store)"
+        )
+    return Path(store)
 
 
 def _schedule_of(entry: Entry) -> Any:
@@ -92,6 +105,6 @@ def run_beat(loglevel: str = "INFO") -> None:
         raise ConfigError("no schedule file: pass --schedule or set AUTOINTERP_SCHEDULE_FILE")
     entries = load_schedule(settings.schedule_file)
     app.conf.beat_schedule = beat_schedule(entries)
-    state = settings.beat_state or settings.store / "beat" / "schedule-state"
+    state = settings.beat_state or _local(settings.store, "beat") / "beat" / "schedule-state"
     state.parent.mkdir(parents=True, exist_ok=True)
     app.Beat(schedule=str(state), loglevel=loglevel, max_interval=5).run()
