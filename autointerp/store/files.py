@@ -74,19 +74,18 @@ class RemotePath:
     """A file or folder inside an fsspec filesystem (listings are never cached: another
     machine may have written since)."""
 
-    def __init__(self, fs: Any, path: str, protocol: str) -> None:
-        self.fs, self.path, self.protocol = fs, path.rstrip("/"), protocol
+    def __init__(self, fs: Any, path: str) -> None:
+        self.fs, self.path = fs, path.rstrip("/")
 
     @classmethod
     def from_url(cls, url: str) -> RemotePath:
-        fs, path = filesystem(url, listings_cache=False)
-        return cls(fs, path, url.split("://", 1)[0])
+        return cls(*filesystem(url, listings_cache=False))
 
     def __truediv__(self, name: str) -> RemotePath:
-        return RemotePath(self.fs, f"{self.path}/{name}", self.protocol)
+        return RemotePath(self.fs, f"{self.path}/{name}")
 
     def __str__(self) -> str:
-        return f"{self.protocol}://{self.path}"
+        return str(self.fs.unstrip_protocol(self.path))
 
     def __repr__(self) -> str:
         return f"RemotePath({str(self)!r})"
@@ -110,10 +109,10 @@ class RemotePath:
 
     @property
     def parent(self) -> RemotePath:
-        return RemotePath(self.fs, str(PurePosixPath(self.path).parent), self.protocol)
+        return RemotePath(self.fs, str(PurePosixPath(self.path).parent))
 
     def _child(self, path: str) -> RemotePath:
-        return RemotePath(self.fs, path, self.protocol)
+        return RemotePath(self.fs, path)
 
     def exists(self) -> bool:
         with guard(self, "look up"):

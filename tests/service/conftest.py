@@ -44,14 +44,24 @@ class Service:
 
     @property
     def store(self) -> JobStore:
-        return JobStore(self.root / "store")
+        """The store the environment names (a folder under ``root``, or a URL)."""
+        return JobStore(self.env["AUTOINTERP_STORE"])
 
     def log(self, name: str) -> Path:
         return self.root / f"{name}.log"
 
-    def start_worker(self, name: str, queues: str = "model,llm,io") -> subprocess.Popen[bytes]:
+    def start_worker(
+        self,
+        name: str,
+        queues: str = "model,llm,io",
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """A worker process; ``env`` (default: the service's) and ``cwd`` (default: this
+        process's) stand for another machine's."""
         cmd = [sys.executable, "-m", "autointerp", "worker", "-Q", queues, "-n", f"{name}@%h"]
-        proc = self._spawn(cmd, name)
+        proc = self._spawn(cmd, name, env, cwd)
         self.workers[name] = proc
         self.wait_log(name, "ready", 120)
         return proc
@@ -61,9 +71,17 @@ class Service:
         self.others.append(proc)
         return proc
 
-    def _spawn(self, cmd: list[str], name: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self,
+        cmd: list[str],
+        name: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
         out = self.log(name).open("ab")
-        return subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            cmd, env=env or self.env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+        )
 
     def wait_log(self, name: str, pattern: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
