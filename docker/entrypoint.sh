@@ -1,10 +1,14 @@
 #!/bin/sh
 # Entrypoint of every autointerp image (api, worker-cpu, worker-gpu): check that the shared
-# store is a directory this user can write, then run the command (`exec`, so signals reach
+# store is a directory this user can write (a URL store, s3://..., is left to fsspec), then
+# run the command (`exec`, so signals reach
 # uvicorn / Celery directly and a worker's warm shutdown works).
 set -eu
 
 store="${AUTOINTERP_STORE:-}"
+case "$store" in
+    *://*) store="" ;;  # an object store: nothing to mount or create here
+esac
 if [ -n "$store" ]; then
     mkdir -p "$store" 2>/dev/null || true
     if [ ! -d "$store" ] || [ ! -w "$store" ]; then

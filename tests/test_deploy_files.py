@@ -575,6 +575,12 @@ def test_entrypoint_creates_the_store_and_execs_the_command(tmp_path: Path) -> N
     assert store.is_dir()
 
 
+def test_entrypoint_leaves_a_url_store_alone() -> None:
+    done = _run_entrypoint("s3://bucket/store", "sh", "-c", "echo ran")
+    assert (done.returncode, done.stdout) == (0, "ran\n"), done.stderr
+    assert not Path("s3:").exists()  # no local folder made of the URL (in this cwd)
+
+
 def test_entrypoint_refuses_a_store_it_cannot_write(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
