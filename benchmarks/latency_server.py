@@ -13,7 +13,8 @@ Endpoints (replies are what the ``openai`` backend and the scorers read):
   plain "Yes"/"No"; otherwise an explanation ("Explanation: ...").
 * ``POST /v1/completions`` (one prompt or a list): with ``echo`` and ``logprobs``, the
   prompt split into words (one token each) with log-probabilities and ``logprobs``
-  alternatives per position; with ``logprobs`` alone, one " Yes"/" No" token and its alternatives; otherwise text.
+  alternatives per position; with ``logprobs`` alone, one " Yes"/" No" token and its
+  alternatives; otherwise text.
 * ``GET /_stats``: counters (requests by path, in flight, max in flight, latency);
   ``POST /_reset`` zeroes them; ``POST /_latency`` with ``{"latency": s}`` changes the latency.
 
