@@ -143,7 +143,7 @@ def in_process(cfg: RunConfig, root: Path, server: ServerProcess) -> dict[str, A
     if proc.returncode != 0:
         raise RuntimeError(f"autointerp run failed:\n{proc.stderr[-4000:]}")
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    manifest = json.loads(next(out.glob("**/manifest*.json")).read_text())
+    manifest = json.loads(next(out.glob("runs/*.json")).read_text())
     return {
         "wall": wall,
         "timings": manifest.get("timings_s", {}),

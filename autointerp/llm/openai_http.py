@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import math
 import os
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -74,6 +76,16 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(lambda: asyncio.run(coro_factory())).result()  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default SSL context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), built once:
+    loading the certificates takes tens of milliseconds, and every batch of requests opens
+    a new client."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 def _identity(reply: Any) -> Any:
     return reply
 
@@ -108,6 +120,7 @@ class OpenAICompatibleLLM(LLM):
             api_key=os.environ.get(self.cfg.api_key_env) or "EMPTY",
             timeout=self.cfg.timeout_s,
             max_retries=0,  # our own policy decides
+            http_client=openai.DefaultAsyncHttpxClient(verify=_ssl_context()),
         )
 
     async def _call(
