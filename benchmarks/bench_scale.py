@@ -3,7 +3,7 @@ LLM endpoint whose only cost is time (``latency_server.py``, fixed latency L).
 
 The SAE: a TopK SAE (16,384 latents, k=32) on SmolLM2-135M's residual stream after block 15,
 trained by ``scripts/train_demo_sae.py --latents 16384`` on first use (cached under the user
-cache, ~15 min on 2 cores) or given with ``--sae``. The job: every live latent
+cache; 12-27 min on 2 cores) or given with ``--sae``. The job: every live latent
 (``latents=live:16384``), explained by the default explainer and scored by detection and
 fuzz, through the ``openai`` backend with ``llm.chat_as_text`` (prompts go to the completions
 endpoint as lists within ``llm.batch_tokens``).
@@ -15,12 +15,12 @@ same job through Celery (embedded Redis; a ``model,io`` worker and an ``llm`` wo
 * windows and tokens replayed (once per job) against the tokens cached;
 * Redis peak memory, Celery tasks, store size, peak RSS per process;
 * the service/in-process ratio of latents/hour;
-* the LLM-bound stages (explain + score) against the concurrency bound c / L requests/s, at
-  c = 64 and 256;
+* the LLM-bound stages (explain + score) against the request bound (R * L / c) and the
+  round-trip bound (each stage of each batch waits for one reply), at ``--concurrency`` c;
 * an extrapolation to 1M latents from the measured per-stage costs.
 
     python benchmarks/bench_scale.py [--sae DIR] [--latency 0.25] [--tokens 150000]
-        [--latents live:16384] [--no-celery] [--concurrency 64,256]
+        [--latents live:16384] [--no-celery] [--concurrency 64] [--batch-size 128]
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,7 @@ def ensure_sae(path: Path, tokens: int) -> Path:
     """The 16k SAE, trained with the demo script on first use."""
     if (path / "cfg.json").is_file():
         return path
-    print(f"training a {WIDTH}-latent SAE into {path} (once; ~15 min on 2 cores) ...", flush=True)
+    print(f"training a {WIDTH}-latent SAE into {path} (once; 12-27 min on 2 cores) ...", flush=True)
     start = time.perf_counter()
     cmd = [
         sys.executable,
@@ -156,7 +155,7 @@ def in_process(cfg: RunConfig, root: Path, server: ServerProcess) -> dict[str, A
 
 
 def cfg_batch(cfg: RunConfig) -> int:
-    return int(os.environ.get("BENCH_BATCH_SIZE", "64"))
+    return int(os.environ["BENCH_BATCH_SIZE"])
 
 
 def staged_plan(out: Path) -> dict[str, Any]:
@@ -174,7 +173,7 @@ class Service:
         self.env = {
             "AUTOINTERP_REDIS_URL": self.redis.url,
             "AUTOINTERP_STORE": str(root / "store"),
-            "AUTOINTERP_BATCH_SIZE": os.environ.get("BENCH_BATCH_SIZE", "64"),
+            "AUTOINTERP_BATCH_SIZE": os.environ["BENCH_BATCH_SIZE"],
             "AUTOINTERP_VISIBILITY_TIMEOUT": "3600",
         }
         os.environ.update(self.env)
@@ -258,7 +257,9 @@ def through_service(cfg: RunConfig, root: Path, server: ServerProcess) -> dict[s
 
 
 # -------------------------------------------------------------------------------- reports
-def report(cfg: RunConfig, res: dict[str, Any], plan: dict[str, Any], args: argparse.Namespace):
+def report(
+    cfg: RunConfig, res: dict[str, Any], plan: dict[str, Any], args: argparse.Namespace
+) -> tuple[int, float]:
     n = sum(len(b) for b in plan["batches"])
     t = res["timings"]
     replay = plan.get("replay") or {}
@@ -283,14 +284,20 @@ def report(cfg: RunConfig, res: dict[str, Any], plan: dict[str, Any], args: argp
     return n, total
 
 
-def bound(n: int, requests: int, llm_s: float, levels: list[int], latency: float) -> None:
-    for c in levels:
-        best = requests * latency / c
-        print(
-            f"  c={c:<4} bound {best:7.1f} s for {requests:,} requests "
-            f"({c / latency:.0f} requests/s); measured LLM-bound stages {llm_s:.1f} s -> "
-            f"{best / llm_s if llm_s else float('nan'):.2f} of the bound"
-        )
+def bound(
+    requests: int, llm_s: float, n_batches: int, n_stages: int, c: int, latency: float
+) -> None:
+    """The LLM-bound stages against two bounds: the requests' (R * L / c: what the time would
+    be if requests were the limit) and the round trips' (each stage of each batch waits for
+    at least one reply: batches * stages * L, in process where the stages run in turn)."""
+    by_requests = requests * latency / c
+    by_trips = n_batches * n_stages * latency
+    print(
+        f"  c={c}: explain + score took {llm_s:.1f} s; request bound {by_requests:.1f} s "
+        f"({requests:,} requests at {c / latency:.0f}/s) = {by_requests / llm_s:.2f} of it; "
+        f"round-trip bound {by_trips:.1f} s ({n_batches} batches x {n_stages} stages x "
+        f"{latency} s) = {by_trips / llm_s:.2f} of it"
+    )
 
 
 def extrapolate(n: int, t: dict[str, float], tokens: int) -> None:
@@ -312,15 +319,17 @@ def main() -> None:
     ap.add_argument("--sae", type=Path, default=None)
     ap.add_argument("--train-tokens", type=int, default=400_000)
     ap.add_argument("--latency", type=float, default=0.25)
-    ap.add_argument("--tokens", type=int, default=150_000, help="Corpus tokens.")
+    ap.add_argument("--tokens", type=int, default=60_000, help="Corpus tokens.")
     ap.add_argument("--latents", default=f"live:{WIDTH}")
     ap.add_argument("--examples", type=int, default=10, help="n_explain = n_score = n_nonact.")
-    ap.add_argument("--concurrency", default="64,256")
+    ap.add_argument("--concurrency", default="64", help="llm.max_concurrency.")
+    ap.add_argument("--batch-size", type=int, default=128, help="Latents per batch.")
     ap.add_argument("--no-celery", action="store_true")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     args.sae = ensure_sae(args.sae or cache_dir("bench", "sae-16k"), args.train_tokens)
     levels = [int(c) for c in args.concurrency.split(",")]
+    os.environ["BENCH_BATCH_SIZE"] = str(args.batch_size)
     root = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     os.environ["AUTOINTERP_ACTIVATIONS_DIR"] = str(root / "activations")
     started = time.perf_counter()
@@ -331,11 +340,9 @@ def main() -> None:
             plan = staged_plan(res["out"])
             n, _ = report(cfg, res, plan, args)
             llm_s = res["timings"].get("explain", 0.0) + res["timings"].get("score", 0.0)
-            print("\n[LLM-bound stages (explain + score) against the concurrency bound]")
-            bound(n, res["requests"], llm_s, levels[:1], args.latency)
-            for c in levels[1:]:
-                print(f"  (c={c}: rerun with --concurrency {c} to measure; bound below)")
-                bound(n, res["requests"], llm_s, [c], args.latency)
+            print("\n[LLM-bound stages (explain + score) against the bounds]")
+            stages = 1 + len(cfg.scoring.scorers)
+            bound(res["requests"], llm_s, len(plan["batches"]), stages, levels[0], args.latency)
             extrapolate(n, res["timings"], args.tokens)
             if not args.no_celery:
                 svc = through_service(cfg, root, server)
@@ -355,7 +362,6 @@ def main() -> None:
             else:
                 print(f"kept {root}")
     print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s")
-    _ = replace
 
 
 if __name__ == "__main__":
