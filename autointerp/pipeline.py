@@ -112,6 +112,8 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     skipped_documents: int = 0
     """Corpus documents left out because they are not text (binary, wrong encoding)."""
+    llm_requests: int = 0
+    """HTTP requests this run sent to its LLM (attempts included; 0 for in-process LLMs)."""
 
 
 def prepare(cfg: RunConfig, *, llm: LLM | None = None, inputs: Inputs | None = None) -> Prepared:
