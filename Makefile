@@ -7,7 +7,7 @@ DELPHI_VENV ?= .venv-delphi
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast check lint typecheck pytest install vllm browser bench bench-cache bench-memory \
-	bench-delphi bench-tokens bench-query bench-service bench-redelivery bench-quality clean
+	bench-delphi bench-tokens bench-query bench-service bench-redelivery bench-quality bench-scale clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,11 @@ bench-query: install
 ## The service: latents/s against an LLM endpoint with a fixed latency, Celery overhead.
 bench-service: install
 	$(BIN)/python benchmarks/bench_throughput.py
+
+## Every live latent of a 16,384-latent SAE, in process and through Celery (~25 min; trains
+## the SAE with scripts/train_demo_sae.py on first use).
+bench-scale: install
+	$(BIN)/python benchmarks/bench_scale.py
 
 ## The service: how long after a SIGKILL a worker's task runs again (default settings, ~5 min).
 bench-redelivery: install

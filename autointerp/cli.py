@@ -130,6 +130,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(summary_table(result.explanations, result.scores))
     stages = ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items())
     print(f"\nrun {result.run_id} finished in {elapsed:.0f} s ({stages})")
+    if result.llm_requests:
+        n_latents = max(1, result.explanations["latent"].nunique())
+        print(
+            f"LLM requests: {result.llm_requests:,} ({result.llm_requests / n_latents:.1f} per "
+            "latent)"
+        )
     n_expl = (
         int((result.explanations["status"] == "llm_error").sum()) if len(result.explanations) else 0
     )

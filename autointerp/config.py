@@ -239,6 +239,15 @@ class LLMConfig:
         "get one request per prompt.",
         COUNT,
     )
+    chat_as_text: bool = opt(
+        False,
+        "HTTP backends: send chat prompts (explanations, yes/no judgements) to the "
+        "completions endpoint as plain text ('User: ...' then 'Assistant:'), so that they go "
+        "as lists within batch_tokens (a few requests per latent instead of one per example); "
+        "for servers with a completions endpoint (vLLM's), best with base models or where the "
+        "chat template matters little.",
+        Flag(),
+    )
     judge_batch_size: int = opt(
         32,
         "Prompts judged together (local backend); each batch's shared prefix is encoded once.",

@@ -112,15 +112,18 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     skipped_documents: int = 0
     """Corpus documents left out because they are not text (binary, wrong encoding)."""
+    llm_requests: int = 0
+    """HTTP requests this run sent to its LLM (attempts included; 0 for in-process LLMs)."""
 
 
-def prepare(cfg: RunConfig, *, llm: LLM | None = None) -> Prepared:
-    """Load and validate every input; nothing is written."""
+def prepare(cfg: RunConfig, *, llm: LLM | None = None, inputs: Inputs | None = None) -> Prepared:
+    """Load and validate every input (``inputs``: already loaded, e.g. kept warm by a
+    worker); nothing is written."""
     _check_sampling(cfg)
     for name in cfg.scoring.scorers:
         SCORERS.get(name).check(cfg.scoring)
     EXPLAINERS.get(cfg.explain.explainer)(cfg.explain)  # validates the explainer's options
-    inputs = load_inputs(cfg)
+    inputs = inputs or load_inputs(cfg)
     sae, subject, windows = inputs.sae, inputs.subject, inputs.windows
     selection = parse_latents(cfg.latents, sae.n_units)
     user = load_explanations(cfg.explanations, sae.n_units) if cfg.explanations else None

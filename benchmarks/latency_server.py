@@ -11,9 +11,10 @@ Endpoints (replies are what the ``openai`` backend and the scorers read):
 * ``POST /v1/chat/completions``: with ``logprobs``, a one-token "Yes"/"No" answer with
   ``top_logprobs`` alternatives (P(yes) a hash of the prompt); with ``max_tokens <= 3`` a
   plain "Yes"/"No"; otherwise an explanation ("Explanation: ...").
-* ``POST /v1/completions``: with ``echo`` and ``logprobs``, the prompt split into words
-  (one token each) with log-probabilities and ``logprobs`` alternatives per position; with
-  ``logprobs`` alone, one " Yes"/" No" token and its alternatives; otherwise text.
+* ``POST /v1/completions`` (one prompt or a list): with ``echo`` and ``logprobs``, the
+  prompt split into words (one token each) with log-probabilities and ``logprobs``
+  alternatives per position; with ``logprobs`` alone, one " Yes"/" No" token and its
+  alternatives; otherwise text.
 * ``GET /_stats``: counters (requests by path, in flight, max in flight, latency);
   ``POST /_reset`` zeroes them; ``POST /_latency`` with ``{"latency": s}`` changes the latency.
 
@@ -132,7 +133,20 @@ class Replies:
         }
 
     def completion(self, body: dict[str, Any]) -> dict[str, Any]:
-        prompt = _last_text(body)
+        """One prompt, or a list of them (one choice per prompt by ``index``, usage summed,
+        as vLLM's server answers)."""
+        prompts = body.get("prompt", "")
+        if not isinstance(prompts, list):
+            return self._completion(body, str(prompts))
+        replies = [self._completion(body, str(p)) for p in prompts]
+        usage = {
+            k: sum(r["usage"][k] for r in replies)
+            for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+        }
+        choices = [{**r["choices"][0], "index": i} for i, r in enumerate(replies)]
+        return {**replies[0], "choices": choices, "usage": usage}
+
+    def _completion(self, body: dict[str, Any], prompt: str) -> dict[str, Any]:
         n_top = int(body.get("logprobs") or 0)
         p_yes = self._p_yes(prompt)
         answer = " Yes" if p_yes >= 0.5 else " No"

@@ -214,12 +214,14 @@ def test_llm_failures_become_status_rows(  # type: ignore[no-untyped-def]
         )
         explain = ExplainConfig(explainer="default")
         with caplog.at_level("INFO", logger="autointerp.run"):
-            run(
+            result = run(
                 replace(cfg, latents="4,7,10", llm=llm_cfg, explain=explain),
                 tmp_path,
                 progress=False,
             )
         sent = len(srv.requests)
+    # every request the run sent: the POSTs the server recorded and the model listing (a GET)
+    assert result.llm_requests == sent + 1
     # the batch line counts what was sent (the endpoint check's requests came before it)
     line = next(r.getMessage() for r in caplog.records if "batch 1/1:" in r.getMessage())
     counted = int(line.split(" LLM requests")[0].rsplit(" ", 1)[1])

@@ -342,25 +342,40 @@ def _embedder() -> Callable[[Sequence[str]], np.ndarray] | None:
 
 
 def paraphrase_check(
-    all_facts: Sequence[LatentFacts],
+    all_facts: Sequence[LatentFacts], themes: Sequence[str] = ()
 ) -> Callable[[str, LatentFacts], bool] | None:
     """``similar(theme, facts)``: True when ``facts`` are the closest to ``theme`` among all
     latents of the call and ``BACKGROUND`` (ties within 0.02 allowed), at ``MIN_SIMILARITY``
-    or more. None without sentence embeddings."""
+    or more. ``themes`` are embedded together up front (one batch, not one call each). None
+    without sentence embeddings."""
     embed = _embedder()
     if embed is None:
         return None
     texts = [_facts_text(f) for f in all_facts]
-    vectors = embed(texts + list(BACKGROUND))
+    unique = sorted(set(themes))
+    vectors = embed(texts + unique)
+    facts_vectors = np.concatenate([vectors[: len(texts)], _background(embed)])
+    known = dict(zip(unique, vectors[len(texts) :], strict=True))
     index = {f.latent: i for i, f in enumerate(all_facts)}
 
     def similar(theme: str, facts: LatentFacts) -> bool:
-        sims = vectors @ embed([theme])[0]
+        vector = known[theme] if theme in known else embed([theme])[0]
+        sims = facts_vectors @ vector
         own = float(sims[index[facts.latent]])
         others = np.delete(sims, index[facts.latent])
         return own >= MIN_SIMILARITY and own >= float(others.max(initial=-1.0)) - 0.02
 
     return similar
+
+
+_BACKGROUND_VECTORS: list[np.ndarray] = []
+
+
+def _background(embed: Callable[[Sequence[str]], np.ndarray]) -> np.ndarray:
+    """``BACKGROUND``'s embeddings, computed once per process."""
+    if not _BACKGROUND_VECTORS:
+        _BACKGROUND_VECTORS.append(embed(list(BACKGROUND)))
+    return _BACKGROUND_VECTORS[0]
 
 
 _CONNECTORS = {"and", "or", "the", "a", "an", "of", "e", "g"}
@@ -498,7 +513,13 @@ class GroundedExplainer(Explainer):
             desc=ctx.desc("explaining"),
         )
         instructions = self._instructions()
-        similar = paraphrase_check(facts)
+        themes = []
+        for reply in replies:
+            try:
+                themes.append(extract_theme(reply.text))
+            except LLMResponseError:
+                continue
+        similar = paraphrase_check(facts, themes)
         out = []
         for record, fact, reply in zip(records, facts, replies, strict=True):
             out.append(self._row(record, fact, reply, instructions, similar))

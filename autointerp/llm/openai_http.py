@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import math
 import os
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -39,6 +41,18 @@ from autointerp.llm.base import (
 )
 from autointerp.llm.failures import MalformedReply, attempt
 from autointerp.llm.ratelimit import RateLimits, estimate_tokens
+from autointerp.llm.replies import (
+    as_text,
+    echoed_choice,
+    echoed_logprobs,
+    failed_logprobs,
+    first_choice,
+    listed_choices,
+    prompt_tokens,
+    text_of,
+    token_chunks,
+    usage_of,
+)
 from autointerp.llm.retry import RetryPolicy
 
 __all__ = ["OpenAICompatibleLLM", "token_chunks"]
@@ -62,40 +76,18 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(lambda: asyncio.run(coro_factory())).result()  # type: ignore[arg-type]
 
 
-def _prompt_tokens(prompt: Prompt) -> int:
-    """Estimated prompt tokens (a few extra per chat message for the template)."""
-    if isinstance(prompt, str):
-        return estimate_tokens(prompt)
-    return sum(estimate_tokens(m.get("content", "")) + 4 for m in prompt)
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default SSL context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), built once:
+    loading the certificates takes tens of milliseconds, and every batch of requests opens
+    a new client."""
+    import httpx
 
-
-def _usage(reply: Any) -> tuple[int, int]:
-    usage = getattr(reply, "usage", None)
-    if usage is None:
-        return 0, 0
-    return int(getattr(usage, "prompt_tokens", 0) or 0), int(
-        getattr(usage, "completion_tokens", 0) or 0
-    )
+    return httpx.create_ssl_context()
 
 
 def _identity(reply: Any) -> Any:
     return reply
-
-
-def _first_choice(reply: Any) -> Any:
-    """The reply's first choice; a reply without one is malformed (retried)."""
-    choices = reply.choices
-    if not isinstance(choices, list) or not choices:
-        raise MalformedReply(f"a reply without choices ({type(reply).__name__})")
-    return choices[0]
-
-
-def _text_of(reply: Any, plain: bool) -> str:
-    first = _first_choice(reply)
-    text = first.text if plain else first.message.content
-    if text is not None and not isinstance(text, str):
-        raise MalformedReply(f"reply text is a {type(text).__name__}, not a string")
-    return text or ""
 
 
 @BACKENDS.register("openai")
@@ -128,6 +120,7 @@ class OpenAICompatibleLLM(LLM):
             api_key=os.environ.get(self.cfg.api_key_env) or "EMPTY",
             timeout=self.cfg.timeout_s,
             max_retries=0,  # our own policy decides
+            http_client=openai.DefaultAsyncHttpxClient(verify=_ssl_context()),
         )
 
     async def _call(
@@ -143,7 +136,7 @@ class OpenAICompatibleLLM(LLM):
         estimated prompt + completion tokens, settled with the reply's usage)."""
 
         def settle(reply: Any) -> None:
-            n_prompt, n_completion = _usage(reply)
+            n_prompt, n_completion = usage_of(reply)
             self.limits.settle(tokens, n_prompt + n_completion if n_prompt else None)
 
         def counted() -> Awaitable[Any]:
@@ -191,7 +184,7 @@ class OpenAICompatibleLLM(LLM):
                             logprobs=True,
                             top_logprobs=TOP_LOGPROBS,
                         ),
-                        parse=_first_choice,
+                        parse=first_choice,
                     )
                     logprobs = getattr(choice, "logprobs", None)
                     self.supports_logprobs = bool(logprobs and getattr(logprobs, "content", None))
@@ -238,6 +231,12 @@ class OpenAICompatibleLLM(LLM):
 
         return _run(main)
 
+    def _prompt(self, prompt: Prompt) -> Prompt:
+        """``prompt`` as sent: chat messages become plain text with ``llm.chat_as_text``."""
+        if self.cfg.chat_as_text and not isinstance(prompt, str):
+            return as_text(prompt)
+        return prompt
+
     def _complete(
         self,
         client: Any,
@@ -248,7 +247,7 @@ class OpenAICompatibleLLM(LLM):
     ) -> Awaitable[T]:
         """Chat messages -> chat completions; a plain text -> the completions endpoint;
         ``parse`` turns the reply into the result inside the retried attempt."""
-        tokens = _prompt_tokens(prompt) + int(params.get("max_tokens") or 0)
+        tokens = prompt_tokens(prompt) + int(params.get("max_tokens") or 0)
         if isinstance(prompt, str):
             return self._call(
                 what,
@@ -275,6 +274,70 @@ class OpenAICompatibleLLM(LLM):
             logprobs=max(top_k, 1),
         )
 
+    def _listed(
+        self,
+        what: str,
+        texts: Sequence[Prompt],
+        extra_tokens: int,
+        request: Callable[[Any, list[str]], Awaitable[Any]],
+        parse: Callable[[str, Any], T],
+        results: list[T | None],
+        desc: str | None,
+    ) -> None:
+        """Plain-text prompts to the completions endpoint as lists, one request per
+        ``batch_tokens`` (estimated prompt + ``extra_tokens`` per text); ``parse(text,
+        choice)`` reads each prompt's choice. Fills ``results`` where a list's reply parsed;
+        a failed list is left to single requests, so one bad prompt never fails its
+        neighbours; when lists have not worked yet on this server (refused, or answered
+        without one choice per prompt), they are turned off for this backend."""
+        if self.lists is False or self.cfg.batch_tokens <= 0:
+            return
+        plain = [i for i, t in enumerate(texts) if isinstance(t, str)]
+        sizes = [prompt_tokens(texts[i]) + extra_tokens for i in plain]
+        chunks = [[plain[j] for j in c] for c in token_chunks(sizes, self.cfg.batch_tokens)]
+        chunks = [c for c in chunks if len(c) > 1]
+        if not chunks:
+            return
+
+        def read(batch: list[str], reply: Any) -> list[T]:
+            return [
+                parse(t, c) for t, c in zip(batch, listed_choices(len(batch), reply), strict=True)
+            ]
+
+        def ask(client: Any, chunk: list[int]) -> Awaitable[list[T]]:
+            batch = [str(texts[i]) for i in chunk]
+            return self._call(
+                f"{what} (a list)",
+                lambda: request(client, batch),
+                sum(prompt_tokens(t) + extra_tokens for t in batch),
+                lambda reply: read(batch, reply),
+            )
+
+        for chunk, got in zip(chunks, self._map(chunks, ask, desc), strict=True):
+            if isinstance(got, list):
+                self.lists = True
+                for i, one in zip(chunk, got, strict=True):
+                    results[i] = one
+            elif self.lists is None:  # lists never worked here: stop trying them
+                log.warning("%s: no lists of prompts (%s); one request each", self.base_url, got)
+                self.lists = False
+
+    def _each(
+        self,
+        prompts: Sequence[Prompt],
+        results: list[T | None],
+        one: Callable[[Any, Prompt], Awaitable[T]],
+        failed: Callable[[Exception], T],
+        desc: str | None,
+    ) -> list[T]:
+        """One request per prompt that ``results`` still lacks (every one, or what the
+        lists left)."""
+        rest = [i for i, r in enumerate(results) if r is None]
+        out = self._map([prompts[i] for i in rest], one, desc)
+        for i, r in zip(rest, out, strict=True):
+            results[i] = failed(r) if isinstance(r, Exception) else r
+        return [r for r in results if r is not None]
+
     def generate(
         self,
         prompts: Sequence[Prompt],
@@ -283,24 +346,58 @@ class OpenAICompatibleLLM(LLM):
         temperature: float = 0.0,
         desc: str | None = None,
     ) -> list[Completion]:
+        prompts = [self._prompt(p) for p in prompts]
+        results: list[Completion | None] = [None] * len(prompts)
+
+        def request(client: Any, batch: list[str]) -> Awaitable[Any]:
+            return client.completions.create(  # type: ignore[no-any-return]
+                model=self.model, prompt=batch, max_tokens=max_new_tokens, temperature=temperature
+            )
+
+        def parse_choice(text: str, choice: Any) -> Completion:
+            reply = getattr(choice, "text", None)
+            if reply is not None and not isinstance(reply, str):
+                raise MalformedReply(f"reply text is a {type(reply).__name__}, not a string")
+            return Completion(reply or "", prompt_tokens(text), estimate_tokens(reply or ""))
+
+        self._listed("completion", prompts, max_new_tokens, request, parse_choice, results, desc)
+
         async def one(client: Any, prompt: Prompt) -> Completion:
             plain = isinstance(prompt, str)
             return await self._complete(
                 client,
                 prompt,
                 "completion" if plain else "chat completion",
-                lambda reply: Completion(_text_of(reply, plain), *_usage(reply)),
+                lambda reply: Completion(text_of(reply, plain), *usage_of(reply)),
                 max_tokens=max_new_tokens,
                 temperature=temperature,
             )
 
-        out = self._map(prompts, one, desc)
-        return [r if isinstance(r, Completion) else Completion("", error=str(r)) for r in out]
+        return self._each(prompts, results, one, lambda e: Completion("", error=str(e)), desc)
 
     def choose(
         self, prompts: Sequence[Prompt], options: Sequence[str], *, desc: str | None = None
     ) -> list[Choice]:
+        prompts = [self._prompt(p) for p in prompts]
+        results: list[Choice | None] = [None] * len(prompts)
         failed = dict.fromkeys(options, math.nan)
+        self.check()
+        if self.supports_logprobs:
+
+            def request(client: Any, batch: list[str]) -> Awaitable[Any]:
+                return client.completions.create(  # type: ignore[no-any-return]
+                    model=self.model,
+                    prompt=batch,
+                    max_tokens=1,
+                    temperature=0,
+                    logprobs=TOP_LOGPROBS,
+                )
+
+            def parse_choice(text: str, choice: Any) -> Choice:
+                return self._choice(choice, True, options, prompt_tokens(text))
+
+            what = "log-probability request"
+            self._listed(what, prompts, 1, request, parse_choice, results, desc)
 
         async def one(client: Any, prompt: Prompt) -> Choice:
             plain = isinstance(prompt, str)
@@ -313,20 +410,18 @@ class OpenAICompatibleLLM(LLM):
                 client,
                 prompt,
                 "log-probability request",
-                lambda reply: self._choice(reply, plain, options),
+                lambda reply: self._choice(first_choice(reply), plain, options, usage_of(reply)[0]),
                 max_tokens=1,
                 temperature=0,
                 **logprob_args,
             )
 
-        out = self._map(prompts, one, desc)
-        return [r if isinstance(r, Choice) else Choice(failed, 0.0, error=str(r)) for r in out]
+        return self._each(prompts, results, one, lambda e: Choice(failed, 0.0, error=str(e)), desc)
 
-    def _choice(self, reply: Any, plain: bool, options: Sequence[str]) -> Choice:
+    def _choice(self, choice: Any, plain: bool, options: Sequence[str], n_prompt: int) -> Choice:
         """The options' probabilities from a one-token reply with top log-probabilities; a
         reply without them (from a server that gave them to the probe) is malformed."""
-        n_prompt = _usage(reply)[0]
-        logprobs = _first_choice(reply).logprobs
+        logprobs = choice.logprobs
         pairs: list[tuple[str, float]] | None = None
         if plain and logprobs is not None and logprobs.top_logprobs:
             pairs = [(str(t), math.exp(lp)) for t, lp in (logprobs.top_logprobs[0] or {}).items()]
@@ -346,16 +441,17 @@ class OpenAICompatibleLLM(LLM):
         """Echo each text through the completions endpoint with its log-probabilities."""
 
         def parse(text: str, reply: Any, strict: bool) -> TextLogprobs:
-            out = _echoed_logprobs(text, reply, top_k)
+            out = echoed_logprobs(text, reply, top_k)
             if out.error is not None and strict:
                 raise MalformedReply(out.error)
             return out
 
-        def ask(client: Any, text: str, strict: bool) -> Awaitable[TextLogprobs]:
+        def ask(client: Any, text: Prompt, strict: bool) -> Awaitable[TextLogprobs]:
+            assert isinstance(text, str)
             return self._call(
                 "prompt log-probabilities",
                 lambda: self._echo(client, text, top_k),
-                _prompt_tokens(text) + 1,
+                prompt_tokens(text) + 1,
                 lambda reply: parse(text, reply, strict),
             )
 
@@ -368,122 +464,27 @@ class OpenAICompatibleLLM(LLM):
             ):
                 self.echoes = False  # it refuses, or answers without echoing: rows say so
 
+        def parse_choice(text: str, choice: Any) -> TextLogprobs:
+            one = echoed_choice(text, choice, 0, top_k)
+            if one.error is not None:
+                raise MalformedReply(f"a prompt of the list: {one.error}")
+            return one
+
         results: list[TextLogprobs | None] = [None] * len(texts)
-        if self.echoes and self.lists is not False and self.cfg.batch_tokens > 0:
-            self._listed_logprobs(texts, top_k, results, desc)
-        rest = [i for i, r in enumerate(results) if r is None]
-        out = self._map([texts[i] for i in rest], lambda c, t: ask(c, t, bool(self.echoes)), desc)
-        for i, r in zip(rest, out, strict=True):
-            results[i] = r if isinstance(r, TextLogprobs) else _failed_logprobs(str(r))
-        return [r for r in results if r is not None]
-
-    def _listed_logprobs(
-        self,
-        texts: Sequence[str],
-        top_k: int,
-        results: list[TextLogprobs | None],
-        desc: str | None,
-    ) -> None:
-        """Prompt log-probabilities for lists of texts, one request per ``batch_tokens``;
-        fills ``results`` where a list's reply parsed. A failed list is left to single
-        requests, so one bad text never fails its neighbours; when lists have not worked yet
-        on this server (refused, or answered without one echoed choice per prompt), they are
-        turned off for this backend."""
-        chunks = token_chunks([_prompt_tokens(t) for t in texts], self.cfg.batch_tokens)
-        chunks = [c for c in chunks if len(c) > 1]
-        if not chunks:
-            return
-
-        def ask(client: Any, chunk: list[int]) -> Awaitable[list[TextLogprobs]]:
-            batch = [texts[i] for i in chunk]
-            return self._call(
-                "prompt log-probabilities (a list)",
-                lambda: self._echo(client, batch, top_k),
-                sum(_prompt_tokens(t) + 1 for t in batch),
-                lambda reply: _listed_reply(batch, reply, top_k),
+        if self.echoes:
+            self._listed(
+                "prompt log-probabilities",
+                texts,
+                0,
+                lambda client, batch: self._echo(client, batch, top_k),
+                parse_choice,
+                results,
+                desc,
             )
-
-        for chunk, got in zip(chunks, self._map(chunks, ask, desc), strict=True):
-            if isinstance(got, list):
-                self.lists = True
-                for i, one in zip(chunk, got, strict=True):
-                    results[i] = one
-            elif self.lists is None:  # lists never worked here: stop trying them
-                log.warning("%s: no lists of prompts (%s); one request each", self.base_url, got)
-                self.lists = False
-
-
-def token_chunks(sizes: Sequence[int], budget: int) -> list[list[int]]:
-    """Consecutive indices grouped so that each group's sizes sum to at most ``budget`` (a
-    single larger item forms its own group)."""
-    chunks: list[list[int]] = []
-    total = 0
-    for i, size in enumerate(sizes):
-        if chunks and total + size <= budget:
-            chunks[-1].append(i)
-            total += size
-        else:
-            chunks.append([i])
-            total = size
-    return chunks
-
-
-def _listed_reply(texts: Sequence[str], reply: Any, top_k: int) -> list[TextLogprobs]:
-    """One ``TextLogprobs`` per text from a reply to a list of prompts (choices matched by
-    their ``index``); a reply with missing, extra or unparsable choices is malformed."""
-    choices = reply.choices
-    if not isinstance(choices, list) or len(choices) != len(texts):
-        n = len(choices) if isinstance(choices, list) else 0
-        raise MalformedReply(f"{n} choices for a list of {len(texts)} prompts")
-    by_index = {int(getattr(c, "index", i)): c for i, c in enumerate(choices)}
-    if sorted(by_index) != list(range(len(texts))):
-        raise MalformedReply("the choices' indices do not match the prompts")
-    out = []
-    for i, text in enumerate(texts):
-        one = _echoed_choice(text, by_index[i], 0, top_k)
-        if one.error is not None:
-            raise MalformedReply(f"prompt {i} of the list: {one.error}")
-        out.append(one)
-    return out
-
-
-def _failed_logprobs(error: str, prompt_tokens: int = 0) -> TextLogprobs:
-    return TextLogprobs([], [], [], [], prompt_tokens, error)
-
-
-def _echoed_logprobs(text: str, reply: Any, top_k: int) -> TextLogprobs:
-    """``TextLogprobs`` from a completions reply with ``echo`` and ``logprobs``: the prompt's
-    tokens come first, then the one generated token (dropped)."""
-    return _echoed_choice(text, _first_choice(reply), _usage(reply)[0], top_k)
-
-
-def _echoed_choice(text: str, choice: Any, n_prompt: int, top_k: int) -> TextLogprobs:
-    """``TextLogprobs`` from one echoed choice; ``n_prompt`` is the prompt's token count
-    (0 when unknown, as in a reply to a list: then the tokens that start inside the text)."""
-    logprobs = choice.logprobs
-    if logprobs is None or not logprobs.tokens or logprobs.token_logprobs is None:
-        return _failed_logprobs("the server returned no prompt log-probabilities", n_prompt)
-    tokens = list(logprobs.tokens)
-    raw_offsets = list(logprobs.text_offset or [])
-    if not n_prompt:  # no usage: the prompt's tokens are those that start inside the text
-        n_prompt = sum(1 for o in raw_offsets if o < len(text)) if raw_offsets else len(tokens)
-    tokens = tokens[:n_prompt]
-    values = list(logprobs.token_logprobs)[:n_prompt]
-    tops = list(logprobs.top_logprobs or [None] * n_prompt)[:n_prompt]
-    if len(tokens) > 1 and "".join(tokens) != text and "".join(tokens[1:]) == text:
-        tokens, values, tops = tokens[1:], values[1:], tops[1:]  # a BOS the server added
-        raw_offsets = raw_offsets[1:]
-    if "".join(tokens) == text:
-        offsets = [0]
-        for tok in tokens[:-1]:
-            offsets.append(offsets[-1] + len(tok))
-    elif len(raw_offsets) >= len(tokens):
-        offsets = [o - raw_offsets[0] for o in raw_offsets[: len(tokens)]]
-    else:
-        return _failed_logprobs("the server returned no token offsets", n_prompt)
-    lps = [math.nan if v is None else float(v) for v in values]
-    top: list[dict[str, float]] = []
-    for alternatives in tops:
-        best = sorted((alternatives or {}).items(), key=lambda kv: -kv[1])[:top_k]
-        top.append({t: float(v) for t, v in best})
-    return TextLogprobs(tokens, offsets, lps, top, n_prompt)
+        return self._each(
+            texts,
+            results,
+            lambda c, t: ask(c, t, bool(self.echoes)),
+            lambda e: failed_logprobs(str(e)),
+            desc,
+        )

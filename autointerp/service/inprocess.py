@@ -104,7 +104,16 @@ def run_in_process(
     explanations = read_table(out, "explanations", run_id=run_id)
     scores = read_table(out, "scores", run_id=run_id)
     skipped = prep.windows.skipped_documents
-    return RunResult(run_id, Path(str(out)), files, explanations, scores, clock.seconds, skipped)
+    return RunResult(
+        run_id,
+        Path(str(out)),
+        files,
+        explanations,
+        scores,
+        clock.seconds,
+        skipped,
+        llm_requests=prep.llm.requests,
+    )
 
 
 def _drop_if_stale(store: JobStore, job_id: str, prep: Prepared) -> None:
@@ -164,7 +173,8 @@ def _drive(store: JobStore, job_id: str, prep: Prepared, clock: _Clock) -> dict[
             steps.write_batch(store, job_id, b)
         clock.say(_batch_line(store, job_id, b, n_batches, [explained, *outcomes], started))
     with clock("write"):
-        done = steps.finalise(store, job_id, {"timings_s": dict(clock.seconds)})
+        extra = {"timings_s": dict(clock.seconds), "llm_requests": prep.llm.requests}
+        done = steps.finalise(store, job_id, extra)
     finished = codec.load(store.paths(job_id).finished)
     clock.say(f"write: run {prep.run_id} ({'unchanged' if done.get('skipped') else 'written'})")
     files: dict[str, Any] = finished["files"]

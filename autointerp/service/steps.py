@@ -69,7 +69,7 @@ from autointerp.results import (
 )
 from autointerp.sampling import sample_latent
 from autointerp.sampling.build import needed_windows
-from autointerp.service import codec
+from autointerp.service import codec, warm
 from autointerp.service.jobs import REDO_EXPLANATIONS, REDO_SCORES, JobStore, write_json
 from autointerp.service.settings import get_settings, results_root
 from autointerp.store import RunWriter
@@ -112,14 +112,19 @@ def prepared(store: JobStore, job_id: str) -> Prepared:
     """The job's inputs, kept for the next steps of the same job in this worker process (the
     two most recent jobs). Before the plan exists every input is loaded and checked (the plan
     step); after it, the model, the SAE, the corpus and the LLM load on first use, so a worker
-    that only explains or scores through an HTTP LLM never loads the model or the SAE."""
+    that only explains or scores through an HTTP LLM never loads the model or the SAE. Loaded
+    model, SAE and corpus stay warm across jobs (:mod:`autointerp.service.warm`)."""
     with _PREPARED_LOCK:  # a threads-pool worker loads a job once, not once per thread
         if job_id in _PREPARED:
             _PREPARED.move_to_end(job_id)
             return _PREPARED[job_id]
         info = store.plan(job_id)
         cfg = store.config(job_id)
-        prep = prepare(cfg) if info is None else _lazy(cfg, info)
+        if info is None:
+            prep = prepare(cfg, inputs=warm.get(cfg))
+            warm.put(cfg, prep.inputs)
+        else:
+            prep = _lazy(cfg, info)
         _PREPARED[job_id] = prep
         while len(_PREPARED) > _KEEP:
             _PREPARED.popitem(last=False)
@@ -133,7 +138,7 @@ def _lazy(cfg: RunConfig, info: dict[str, Any]) -> Prepared:
     user = load_explanations(cfg.explanations, n_units) if cfg.explanations else None
 
     def inputs() -> Inputs:
-        loaded = load_inputs(cfg)
+        loaded = warm.get(cfg) or load_inputs(cfg)
         planned = info["provenance"]["sae_sha256"], info["inputs"]["corpus_fingerprint"]
         found = loaded.sae.info.sha256, loaded.windows.fingerprint
         if found != planned:
@@ -142,6 +147,7 @@ def _lazy(cfg: RunConfig, info: dict[str, Any]) -> Prepared:
                 f"planned (sae sha256 {planned[0][:12]} -> {found[0][:12]}, corpus "
                 f"{planned[1][:12]} -> {found[1][:12]}); submit it again as a new job"
             )
+        warm.put(cfg, loaded)
         return loaded
 
     def llm(prep: Prepared) -> LLM:

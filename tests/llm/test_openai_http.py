@@ -256,3 +256,52 @@ def test_a_malformed_list_reply_falls_back_to_single_requests() -> None:
         out = llm.prompt_logprobs(TEXTS, top_k=1)
         assert all(o.error is None for o in out)
         assert [o.tokens[0] for o in out] == ["the", "a", "birds", "the"]
+
+
+def _chat(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "Answer yes or no."}, {"role": "user", "content": text}]
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_chat_as_text_sends_judgements_and_generations_as_lists(shuffled: bool) -> None:
+    """With llm.chat_as_text, chat prompts go to the completions endpoint as plain text,
+    several per request: judgements equal those of one request per prompt, each prompt's
+    choice matched by its index."""
+    prompts = [_chat(t) for t in TEXTS]
+    with ScriptedServer(p_yes=0.7, shuffle_choices=shuffled) as srv:
+        single = _llm(srv.url, batch_tokens=0, chat_as_text=True)
+        alone = single.judge(prompts)
+        listed = _llm(srv.url, chat_as_text=True)
+        listed.check()
+        before, sent = len(srv.requests), listed.requests
+        together = listed.judge(prompts)
+        assert listed.requests - sent == len(srv.requests) - before == 1
+        body = srv.requests[-1]
+        assert body["prompt"][1] == (
+            "System: Answer yes or no.\n\nUser: a dog ran far\n\nAssistant:"
+        )
+        assert body["max_tokens"] == 1 and body["logprobs"] == 20
+        assert [j.p_yes for j in together] == [j.p_yes for j in alone]
+        assert all(j.p_yes == pytest.approx(0.7) and j.error is None for j in together)
+        out = listed.generate(prompts, max_new_tokens=8)
+        assert [o.text for o in out] == ["Explanation: test pattern"] * 4
+        assert isinstance(srv.requests[-1]["prompt"], list)
+        assert listed.requests - sent == 2
+
+
+def test_chat_as_text_off_keeps_one_chat_request_per_prompt() -> None:
+    with ScriptedServer() as srv:
+        llm = _llm(srv.url)
+        llm.check()
+        before = len(srv.requests)
+        llm.judge([_chat(t) for t in TEXTS])
+        assert len(srv.requests) - before == len(TEXTS)
+        assert all("messages" in r for r in srv.requests[before:])
+
+
+def test_a_server_without_lists_answers_chat_as_text_one_by_one() -> None:
+    with ScriptedServer(lists=False, p_yes=0.6) as srv:
+        llm = _llm(srv.url, chat_as_text=True)
+        out = llm.judge([_chat(t) for t in TEXTS])
+        assert all(j.p_yes == pytest.approx(0.6) for j in out) and llm.lists is False
+        assert all(isinstance(r.get("prompt"), str) for r in srv.requests[-len(TEXTS) :])

@@ -124,6 +124,31 @@ def test_completion_style_generate_and_digit_choices_through_vllm(vllm_url: str,
             assert r.probs[d] == pytest.approx(loc.probs[d], abs=0.03)
 
 
+def test_chat_as_text_lists_equal_single_requests_through_vllm(vllm_url: str) -> None:
+    """llm.chat_as_text: judgements and generations sent to vLLM's completions endpoint as
+    lists give what one request per prompt gives (same text prompt, greedy)."""
+    prompts: list[Prompt] = [
+        [{"role": "user", "content": f"Is {w} a colour? Answer yes or no."}]
+        for w in ("red", "table", "blue", "seven")
+    ]
+    listed = OpenAICompatibleLLM(
+        LLMConfig(backend="openai", base_url=vllm_url, model="", chat_as_text=True)
+    )
+    single = OpenAICompatibleLLM(
+        LLMConfig(backend="openai", base_url=vllm_url, model="", chat_as_text=True, batch_tokens=0)
+    )
+    listed.check()
+    single.check()
+    sent = listed.requests
+    together, alone = listed.judge(prompts), single.judge(prompts)
+    assert listed.lists is True and listed.requests - sent == 1
+    for t, a in zip(together, alone, strict=True):
+        assert t.error is None and a.error is None
+        assert t.p_yes == pytest.approx(a.p_yes, abs=0.02)
+    texts = [o.text for o in listed.generate(prompts, max_new_tokens=6)]
+    assert texts == [o.text for o in single.generate(prompts, max_new_tokens=6)]
+
+
 def test_pipeline_explains_and_scores_through_vllm(vllm_url: str, tmp_path: Path) -> None:
     """The issue's command, `--scorers detection,fuzz,intervention,embedding,simulation`, with
     the served SmolLM2 as explainer and scorer model (steering runs the local subject)."""

@@ -172,3 +172,35 @@ def test_replay_once_gives_the_records_of_a_direct_replay(
                     np.testing.assert_allclose(e.acts, d.acts, atol=1e-5)
     finally:
         steps.release(job_id)
+
+
+def test_a_model_worker_keeps_the_inputs_warm_across_jobs(
+    small_cfg: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second job on the same model, checkpoint and corpus (another scorer setting) is
+    planned and cached without loading anything again; the same inputs are shared."""
+    from autointerp.service import warm
+
+    store = JobStore(tmp_path / "jobs", results=tmp_path / "out", progress=False)
+    store.activations = tmp_path / "activations"
+    first, _ = store.create(small_cfg, origin="run", batch_size=32)
+    other = replace(small_cfg, scoring=replace(small_cfg.scoring, n_bootstrap=5))
+    second, _ = store.create(other, origin="run", batch_size=32)
+    warm.clear()
+    try:
+        steps.plan(store, first)
+        loaded = steps.prepared(store, first).inputs
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the second job loaded its inputs again")
+
+        monkeypatch.setattr(steps, "load_inputs", refuse)
+        monkeypatch.setattr("autointerp.pipeline.load_inputs", refuse)
+        steps.plan(store, second)
+        steps.release(second)  # as if planned by another task: loaded lazily from here on
+        steps.cache_shard(store, second, 0)
+        assert steps.prepared(store, second).inputs is loaded
+    finally:
+        steps.release(first)
+        steps.release(second)
+        warm.clear()
