@@ -54,7 +54,9 @@ def test_the_task_graph_run_eagerly_equals_autointerp_run(
             model=str(tiny_llama),
             latents="live:5",
             corpus=CorpusConfig(n_tokens=3200),
-            cache=CacheConfig(dtype="float32", shard_windows=40),
+            # reuse off: the in-process run keeps its shards in its own folder, not in the
+            # user's activation cache that other tests read
+            cache=CacheConfig(dtype="float32", shard_windows=40, reuse=False),
             sampling=SamplingConfig(n_explain=4, n_score=4, n_nonactivating=4, min_examples=6),
             explain=ExplainConfig(explainer="stats"),
             llm=LLMConfig(backend="openai", base_url=srv.url, model="", chat_as_text=True),
