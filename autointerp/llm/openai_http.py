@@ -76,6 +76,12 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(lambda: asyncio.run(coro_factory())).result()  # type: ignore[arg-type]
 
 
+def _echo_params(top_k: int) -> dict[str, Any]:
+    """A completions request that echoes its prompt with the log-probabilities of every token
+    (``top_k`` alternatives each) and generates one token."""
+    return {"max_tokens": 1, "temperature": 0, "echo": True, "logprobs": max(top_k, 1)}
+
+
 @functools.lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
     """httpx's default SSL context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), built once:
@@ -266,12 +272,7 @@ class OpenAICompatibleLLM(LLM):
         """A completions request that echoes ``prompt`` (one text or a list) with its
         log-probabilities and generates one token."""
         return client.completions.create(  # type: ignore[no-any-return]
-            model=self.model,
-            prompt=prompt,
-            max_tokens=1,
-            temperature=0,
-            echo=True,
-            logprobs=max(top_k, 1),
+            model=self.model, prompt=prompt, **_echo_params(top_k)
         )
 
     def _listed(
@@ -279,13 +280,14 @@ class OpenAICompatibleLLM(LLM):
         what: str,
         texts: Sequence[Prompt],
         extra_tokens: int,
-        request: Callable[[Any, list[str]], Awaitable[Any]],
+        params: dict[str, Any],
         parse: Callable[[str, Any], T],
         results: list[T | None],
         desc: str | None,
     ) -> None:
         """Plain-text prompts to the completions endpoint as lists, one request per
-        ``batch_tokens`` (estimated prompt + ``extra_tokens`` per text); ``parse(text,
+        ``batch_tokens`` (estimated prompt + ``extra_tokens`` per text), each a completions
+        request with ``params``; ``parse(text,
         choice)`` reads each prompt's choice. Fills ``results`` where a list's reply parsed;
         a failed list is left to single requests, so one bad prompt never fails its
         neighbours; when lists have not worked yet on this server (refused, or answered
@@ -308,7 +310,7 @@ class OpenAICompatibleLLM(LLM):
             batch = [str(texts[i]) for i in chunk]
             return self._call(
                 f"{what} (a list)",
-                lambda: request(client, batch),
+                lambda: client.completions.create(model=self.model, prompt=batch, **params),
                 sum(prompt_tokens(t) + extra_tokens for t in batch),
                 lambda reply: read(batch, reply),
             )
@@ -349,18 +351,14 @@ class OpenAICompatibleLLM(LLM):
         prompts = [self._prompt(p) for p in prompts]
         results: list[Completion | None] = [None] * len(prompts)
 
-        def request(client: Any, batch: list[str]) -> Awaitable[Any]:
-            return client.completions.create(  # type: ignore[no-any-return]
-                model=self.model, prompt=batch, max_tokens=max_new_tokens, temperature=temperature
-            )
-
         def parse_choice(text: str, choice: Any) -> Completion:
             reply = getattr(choice, "text", None)
             if reply is not None and not isinstance(reply, str):
                 raise MalformedReply(f"reply text is a {type(reply).__name__}, not a string")
             return Completion(reply or "", prompt_tokens(text), estimate_tokens(reply or ""))
 
-        self._listed("completion", prompts, max_new_tokens, request, parse_choice, results, desc)
+        params = {"max_tokens": max_new_tokens, "temperature": temperature}
+        self._listed("completion", prompts, max_new_tokens, params, parse_choice, results, desc)
 
         async def one(client: Any, prompt: Prompt) -> Completion:
             plain = isinstance(prompt, str)
@@ -384,20 +382,12 @@ class OpenAICompatibleLLM(LLM):
         self.check()
         if self.supports_logprobs:
 
-            def request(client: Any, batch: list[str]) -> Awaitable[Any]:
-                return client.completions.create(  # type: ignore[no-any-return]
-                    model=self.model,
-                    prompt=batch,
-                    max_tokens=1,
-                    temperature=0,
-                    logprobs=TOP_LOGPROBS,
-                )
-
             def parse_choice(text: str, choice: Any) -> Choice:
                 return self._choice(choice, True, options, prompt_tokens(text))
 
             what = "log-probability request"
-            self._listed(what, prompts, 1, request, parse_choice, results, desc)
+            params = {"max_tokens": 1, "temperature": 0, "logprobs": TOP_LOGPROBS}
+            self._listed(what, prompts, 1, params, parse_choice, results, desc)
 
         async def one(client: Any, prompt: Prompt) -> Choice:
             plain = isinstance(prompt, str)
@@ -476,7 +466,7 @@ class OpenAICompatibleLLM(LLM):
                 "prompt log-probabilities",
                 texts,
                 0,
-                lambda client, batch: self._echo(client, batch, top_k),
+                _echo_params(top_k),
                 parse_choice,
                 results,
                 desc,
