@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_throughput import Service as ThroughputService
 from latency_server import ServerProcess
 
 from autointerp.config import (
@@ -164,54 +164,19 @@ def staged_plan(out: Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ the service
-class Service:
+class Service(ThroughputService):
+    """bench-service's embedded Redis and workers, with torch's own thread count and a
+    visibility timeout above the longest task."""
+
     def __init__(self, root: Path) -> None:
-        from autointerp.service.redis_server import EmbeddedRedis
-
-        self.root = root
-        self.redis = EmbeddedRedis(root / "redis").start()
-        self.env = {
-            "AUTOINTERP_REDIS_URL": self.redis.url,
-            "AUTOINTERP_STORE": str(root / "store"),
-            "AUTOINTERP_BATCH_SIZE": os.environ["BENCH_BATCH_SIZE"],
-            "AUTOINTERP_VISIBILITY_TIMEOUT": "3600",
-        }
-        os.environ.update(self.env)
-        os.environ.pop("REDIS_URL", None)
-        self.workers: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start_worker(self, name: str, *args: str) -> None:
-        cmd = [sys.executable, "-m", "autointerp", "worker", "-n", f"{name}@%h", *args]
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        log = (self.root / f"{name}.log").open("ab")
-        self.workers[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        for name, proc in self.workers.items():
-            log = self.root / f"{name}.log"
-            while " ready." not in log.read_text(errors="replace"):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"worker {name} not ready:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
+        batch = int(os.environ["BENCH_BATCH_SIZE"])
+        super().__init__(root, batch, visibility=3600, omp_threads=None)
 
     def redis_peak_mib(self) -> float:
         import redis
 
         info = redis.Redis.from_url(self.redis.url).info("memory")
         return float(info["used_memory_peak"]) / 2**20
-
-    def stop(self) -> None:
-        for proc in self.workers.values():
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
-        for proc in self.workers.values():
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.redis.stop()
 
 
 def through_service(cfg: RunConfig, root: Path, server: ServerProcess) -> dict[str, Any]:

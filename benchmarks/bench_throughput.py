@@ -283,15 +283,19 @@ def busy_union(runs: list[dict[str, Any]]) -> float:
 class Service:
     """An embedded Redis and the worker processes, each stopped by its PID."""
 
-    def __init__(self, root: Path, batch_size: int) -> None:
+    def __init__(
+        self, root: Path, batch_size: int, visibility: int = 300, omp_threads: str | None = "1"
+    ) -> None:
         self.root = root
         self.redis = EmbeddedRedis(root / "redis").start()
         self.env = {
             "AUTOINTERP_REDIS_URL": self.redis.url,
             "AUTOINTERP_STORE": str(root / "store"),
             "AUTOINTERP_BATCH_SIZE": str(batch_size),
-            "AUTOINTERP_VISIBILITY_TIMEOUT": "300",
+            "AUTOINTERP_VISIBILITY_TIMEOUT": str(visibility),
         }
+        self.omp_threads = omp_threads
+        """OMP_NUM_THREADS of the workers (None: torch's default)."""
         os.environ.update(self.env)  # for submit() and the client tasks in this process
         os.environ.pop("REDIS_URL", None)
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
@@ -301,7 +305,9 @@ class Service:
 
     def start_worker(self, name: str, *args: str) -> None:
         cmd = [sys.executable, "-m", "autointerp", "worker", "-n", f"{name}@%h", *args]
-        env = {**os.environ, **self.env, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        if self.omp_threads is not None:
+            env["OMP_NUM_THREADS"] = self.omp_threads
         out = self.log(name).open("ab")
         self.workers[name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
