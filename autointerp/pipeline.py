@@ -132,7 +132,7 @@ def prepare(cfg: RunConfig, *, llm: LLM | None = None, inputs: Inputs | None = N
     llm.check()
     price_for(cfg.llm, llm.name)  # a bad price table fails before any work
     ident = "|".join(
-        [cfg.fingerprint(), sae.info.sha256, subject.name, windows.fingerprint, llm.name]
+        [cfg.fingerprint(), sae.info.identity, subject.name, windows.fingerprint, llm.name]
     )
     run_id = hashlib.sha256(ident.encode()).hexdigest()[:16]
     return Prepared(cfg, selection, user, run_id, _inputs=inputs, _llm=llm)
@@ -359,6 +359,7 @@ def run_inputs(prep: Prepared) -> dict[str, Any]:
     return {
         "sae_path": prep.sae.info.path,
         "sae_sha256": prep.sae.info.sha256,
+        "sae_identity": prep.sae.info.identity,
         "sae_format": prep.sae.info.format,
         "architecture": prep.sae.info.architecture,
         "hook_name": prep.sae.info.hook_name,

@@ -27,7 +27,7 @@ from autointerp.cache.runner import cache_many
 from autointerp.cache.stats import LatentStats
 from autointerp.config import CacheConfig
 from autointerp.errors import ConfigError
-from autointerp.models.loader import SubjectModel
+from autointerp.models.loader import SubjectModel, resolve_batch_size
 from autointerp.paths import cache_dir
 from autointerp.saes.base import SparseCoder
 from autointerp.store.files import StorePath, write_text
@@ -41,14 +41,19 @@ __all__ = [
     "shard_ranges",
 ]
 
-FORMAT_VERSION = 1
+# 2: the key names the checkpoint's whole loaded config (format 1 keyed only its weights
+# file, so a checkpoint with another k reused its statistics), the forward-pass batch size,
+# the shard size and the device type (each changes float sums in the last bits).
+FORMAT_VERSION = 2
 log = logging.getLogger(__name__)
 
 
 def model_fingerprint(subject: SubjectModel) -> str:
-    """Cheap hash of the model's identity: config, dtype and a sample of its weights."""
+    """Cheap hash of the model's identity: config, dtype, device type and a sample of its
+    weights."""
     digest = hashlib.sha256(subject.model.config.to_json_string().encode())
     digest.update(str(subject.dtype).encode())
+    digest.update(subject.device.type.encode())
     params = list(subject.model.parameters())
     for param in (params[0], params[len(params) // 2], params[-1]):
         sample = param.detach().flatten()[:4096].float().cpu().numpy()
@@ -57,14 +62,24 @@ def model_fingerprint(subject: SubjectModel) -> str:
 
 
 def cache_key(
-    model: str, sae: SparseCoder, corpus_fingerprint: str, cfg: CacheConfig, seed: int
+    model: str,
+    sae: SparseCoder,
+    corpus_fingerprint: str,
+    cfg: CacheConfig,
+    seed: int,
+    batch_size: int,
 ) -> dict[str, Any]:
-    """Everything a checkpoint's statistics depend on; ``model`` is a model_fingerprint."""
+    """Everything a checkpoint's statistics depend on, bit for bit; ``model`` is a
+    model_fingerprint and ``batch_size`` the resolved forward-pass batch size. The batching
+    (batch and shard sizes) changes float sums in the last bits, which can swap near-tied top
+    windows, so a cache made with other sizes is not reused: a cached run gives exactly what
+    a fresh one would."""
     return {
         "format_version": FORMAT_VERSION,
         "model": model,
         "corpus": corpus_fingerprint,
         "sae_sha256": sae.info.sha256,
+        "sae_identity": sae.info.identity,
         "hook_name": sae.info.hook_name,
         "architecture": sae.info.architecture,
         "n_units": sae.n_units,
@@ -72,6 +87,8 @@ def cache_key(
         "reservoir": cfg.reservoir,
         "seed": seed,
         "dtype": cfg.dtype,
+        "batch_size": batch_size,
+        "shard_windows": cfg.shard_windows,
     }
 
 
@@ -100,9 +117,10 @@ def _prepare_dirs(
         raise ConfigError(f"cache.shard_windows must be >= 1, got {cfg.shard_windows}")
     base: StorePath = root if root is not None else activations_dir()
     model = model_fingerprint(subject)
+    batch_size = resolve_batch_size(cfg.batch_size, subject.device)
     dirs: list[StorePath] = []
     for sae in saes:
-        key = cache_key(model, sae, corpus_fingerprint, cfg, seed)
+        key = cache_key(model, sae, corpus_fingerprint, cfg, seed, batch_size)
         folder = base / _digest(key)
         folder.mkdir(parents=True, exist_ok=True)
         write_text(folder / "key.json", json.dumps(key, indent=2, sort_keys=True))

@@ -14,6 +14,9 @@ are latent ``i`` firing negative), so sampling, explaining and scoring work unch
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -79,6 +82,17 @@ class SaeInfo:
     @property
     def transcoder(self) -> bool:
         return self.hook_name_out is not None
+
+    @property
+    def identity(self) -> str:
+        """Hash of everything loaded about the checkpoint except where it lies. ``sha256``
+        covers the weights file only, while k, the hook point, normalisation and the like
+        come from its config: two checkpoints with the same weights and another k encode
+        differently, so caches and run ids key on this."""
+        fields = dataclasses.asdict(self)
+        fields.pop("path")
+        text = json.dumps(fields, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class SparseCoder(nn.Module):

@@ -139,12 +139,13 @@ def _lazy(cfg: RunConfig, info: dict[str, Any]) -> Prepared:
 
     def inputs() -> Inputs:
         loaded = warm.get(cfg) or load_inputs(cfg)
-        planned = info["provenance"]["sae_sha256"], info["inputs"]["corpus_fingerprint"]
-        found = loaded.sae.info.sha256, loaded.windows.fingerprint
+        # The identity covers the checkpoint's config as well as its weights file.
+        planned = info["inputs"]["sae_identity"], info["inputs"]["corpus_fingerprint"]
+        found = loaded.sae.info.identity, loaded.windows.fingerprint
         if found != planned:
             raise ConfigError(
                 f"job {info['job_id']}: the checkpoint or the corpus changed since the job was "
-                f"planned (sae sha256 {planned[0][:12]} -> {found[0][:12]}, corpus "
+                f"planned (checkpoint {planned[0][:12]} -> {found[0][:12]}, corpus "
                 f"{planned[1][:12]} -> {found[1][:12]}); submit it again as a new job"
             )
         warm.put(cfg, loaded)

@@ -136,6 +136,37 @@ def test_a_finished_cache_is_reused_and_keys_separate_inputs(
         subject, [other_sae], tokens, "fp", CFG, seed=2, root=tmp_path / "c", progress=False
     )
     assert len(list((tmp_path / "c").iterdir())) == 5
+    # The same weights file with another k in its config is another checkpoint (format 1
+    # keyed the weights file only and handed such a checkpoint the first one's statistics).
+    other_k = load_sae(write_saelens(tmp_path / "sae3", d_in=64, d_sae=48, k=2))
+    assert other_k.info.sha256 == sae.info.sha256
+    (fewer,) = cached_stats(
+        subject, [other_k], tokens, "fp", CFG, seed=2, root=tmp_path / "c", progress=False
+    )
+    assert len(list((tmp_path / "c").iterdir())) == 6
+    assert int(fewer.fire_count.sum()) < int(first.fire_count.sum())
+    _same(fewer, cache_activations(subject, other_k, tokens, CFG, seed=2, progress=False))
+    # So is another batching: batch and shard sizes change float sums in the last bits, and
+    # a cache reused across them could swap near-tied top windows (a test reading the shared
+    # user cache once saw statistics differ from a fresh computation that way).
+    for other in (replace(CFG, shard_windows=7), replace(CFG, batch_size=3)):
+        cached_stats(
+            subject, [sae], tokens, "fp", other, seed=2, root=tmp_path / "c", progress=False
+        )
+    assert len(list((tmp_path / "c").iterdir())) == 8
+    # batch_size 0 resolves to the device's size (32 on CPU): one cache for both spellings.
+    for size in (0, 32):
+        cached_stats(
+            subject,
+            [sae],
+            tokens,
+            "fp",
+            replace(CFG, batch_size=size),
+            seed=2,
+            root=tmp_path / "c",
+            progress=False,
+        )
+    assert len(list((tmp_path / "c").iterdir())) == 9
 
 
 def test_deterministic_and_validated(subject, sae, tokens, tmp_path) -> None:  # type: ignore[no-untyped-def]
