@@ -3,6 +3,7 @@
 from autointerp.saes import architectures as _architectures  # noqa: F401  (registers)
 from autointerp.saes import dictionary_learning as _dictionary_learning  # noqa: F401
 from autointerp.saes import gemmascope as _gemmascope  # noqa: F401
+from autointerp.saes import itda as _itda  # noqa: F401
 from autointerp.saes import openai_topk as _openai_topk  # noqa: F401
 from autointerp.saes import saelens as _saelens  # noqa: F401
 from autointerp.saes import sparsify as _sparsify  # noqa: F401

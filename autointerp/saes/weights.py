@@ -13,7 +13,7 @@ import torch
 
 from autointerp.errors import CheckpointError
 
-__all__ = ["load_npz", "load_safetensors", "load_torch", "safetensors_dtype"]
+__all__ = ["load_npz", "load_safetensors", "load_torch", "load_torch_tensor", "safetensors_dtype"]
 
 _DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
 
@@ -68,7 +68,7 @@ def _unpickler_reason(exc: Exception) -> str:
     return lines[0].split(" Please use")[0].rstrip(".") if lines else type(exc).__name__
 
 
-def load_torch(path: Path) -> dict[str, Any]:
+def _torch_load(path: Path) -> object:
     """``torch.load(weights_only=True)``: tensors and plain Python values only."""
     if not path.is_file():
         raise CheckpointError(f"{path} is missing")
@@ -78,7 +78,7 @@ def load_torch(path: Path) -> dict[str, Any]:
     if head != b"PK\x03\x04" and not head.startswith(b"\x80"):
         raise CheckpointError(f"{path} is not a readable torch checkpoint (neither zip nor pickle)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path} is not a weights-only checkpoint: it needs arbitrary pickled objects, which "
@@ -87,6 +87,19 @@ def load_torch(path: Path) -> dict[str, Any]:
         ) from None
     except (RuntimeError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path} is not a readable torch checkpoint: {exc}") from None
+
+
+def load_torch(path: Path) -> dict[str, Any]:
+    """A state dict saved with ``torch.save``, read with ``weights_only=True``."""
+    obj = _torch_load(path)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} must hold a state dict, not {type(obj).__name__}")
+    return obj
+
+
+def load_torch_tensor(path: Path) -> torch.Tensor:
+    """A single tensor saved with ``torch.save(tensor, path)``, read with ``weights_only=True``."""
+    obj = _torch_load(path)
+    if not isinstance(obj, torch.Tensor):
+        raise CheckpointError(f"{path} must hold a single tensor, not {type(obj).__name__}")
     return obj

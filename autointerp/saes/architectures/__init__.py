@@ -4,6 +4,7 @@
 from autointerp.saes.architectures.abstopk import AbsTopKSAE
 from autointerp.saes.architectures.gated import GatedSAE
 from autointerp.saes.architectures.groupmax import GroupMaxSAE
+from autointerp.saes.architectures.itda import ITDASAE
 from autointerp.saes.architectures.jumprelu import JumpReLUSAE
 from autointerp.saes.architectures.matching_pursuit import MatchingPursuitSAE
 from autointerp.saes.architectures.neurons import NeuronBasis
@@ -11,6 +12,7 @@ from autointerp.saes.architectures.standard import StandardSAE
 from autointerp.saes.architectures.topk import TopKSAE
 
 __all__ = [
+    "ITDASAE",
     "AbsTopKSAE",
     "GatedSAE",
     "GroupMaxSAE",

@@ -22,17 +22,25 @@ def matching_pursuit(
     max_iterations: int,
     residual_threshold: float,
     stop_on_duplicate_support: bool,
+    signed: bool = False,
 ) -> torch.Tensor:
-    """Greedy pursuit over the rows of ``W_dec`` [d_sae, d]; ``residual`` [N, d]."""
+    """Greedy pursuit over the rows of ``W_dec`` [d_sae, d]; ``residual`` [N, d].
+
+    ``signed`` picks the row with the largest correlation in magnitude and keeps its sign
+    (ITDA's ``mp_encode``); otherwise only positive correlations count (MP-SAE)."""
     residual = residual.clone()
     n = residual.shape[0]
     acts = residual.new_zeros(n, W_dec.shape[0])
     active = torch.ones(n, dtype=torch.bool, device=residual.device)
     support = torch.zeros_like(acts, dtype=torch.bool)
     for _ in range(max_iterations):
-        best = (residual @ W_dec.T).relu().argmax(dim=-1)
+        correlations = residual @ W_dec.T
+        best = (correlations.abs() if signed else correlations.relu()).argmax(dim=-1)
         atoms = W_dec[best]
-        coeff = (residual * atoms).sum(-1).relu() * active
+        if signed:
+            coeff = correlations.gather(1, best[:, None]).squeeze(1) * active
+        else:
+            coeff = (residual * atoms).sum(-1).relu() * active
         acts[torch.arange(n), best] += coeff
         residual -= coeff[:, None] * atoms
         new_support = acts != 0
