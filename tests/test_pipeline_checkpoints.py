@@ -1,6 +1,7 @@
 """The pipeline on checkpoints other than the demo SAE, through real forward passes of a tiny
 random Llama and the real local explainer: signed AbsTopK latents (both directions explained
-and scored), the MLP-neuron and random-weights baselines, and a hook-point override."""
+and scored), an ITDA dictionary, the MLP-neuron and random-weights baselines, and a hook-point
+override."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from autointerp.config import CacheConfig, CorpusConfig, RunConfig, SamplingConfig, ScoringConfig
 from autointerp.errors import CheckpointError, ModelError
 from autointerp.pipeline import run
 from autointerp.store.query import read_table
 from tests.helpers import write_saelens
+from tests.saes.test_itda import normalize_decoder, save_like_itda, trainer_config
 
 BASE = RunConfig(
     cache=CacheConfig(dtype="float32"),  # exact activations on every CPU
@@ -43,6 +46,22 @@ def test_signed_latents_are_explained_in_both_directions(tiny_llama: Path, tmp_p
     assert negative_units & set(expl["latent"]) and negative_units & set(scores["latent"])
     examples = read_table(out, "examples")
     assert examples["acts"].map(min).min() >= 0  # a negative side is explained by magnitude
+
+
+def test_an_itda_dictionary(tiny_llama: Path, tmp_path: Path) -> None:
+    """Atoms saved as ITDA's train.py saves them; an atom is explained and scored."""
+    atoms = normalize_decoder(torch.randn(40, 64, generator=torch.Generator().manual_seed(0)))
+    indices = torch.zeros(40, 2, dtype=torch.long)
+    run_dir = save_like_itda(
+        tmp_path / "run", atoms, indices, trainer_config(layer=1, activation_dim=64, k=4)
+    )
+    cfg = replace(BASE, sae=str(run_dir), model=str(tiny_llama), latents="live:1")
+    run(cfg, tmp_path / "out", progress=False)
+    latents = read_table(tmp_path / "out", "latents")
+    assert len(latents) == 80  # each atom's two directions
+    assert set(latents["hook_name"]) == {"blocks.1.hook_resid_post"}
+    scores = read_table(tmp_path / "out", "scores")
+    assert len(scores) and set(scores["status"]) == {"ok"}
 
 
 def test_mlp_neuron_baseline(tiny_llama: Path, tmp_path: Path) -> None:

@@ -43,10 +43,10 @@ def matching_pursuit(
             coeff = (residual * atoms).sum(-1).relu() * active
         acts[torch.arange(n), best] += coeff
         residual -= coeff[:, None] * atoms
-        new_support = acts != 0
         if stop_on_duplicate_support:
+            new_support = acts != 0
             active &= ~(new_support == support).all(dim=-1)
-        support = new_support
+            support = new_support
         if residual_threshold > 0:
             active &= residual.norm(dim=-1) >= residual_threshold
         if not active.any():
