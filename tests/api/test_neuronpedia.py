@@ -261,3 +261,36 @@ def test_openapi_lists_the_endpoints_and_the_secret_header(server: Server) -> No
     assert {"type": "apiKey", "in": "header", "name": "X-SECRET-KEY"}.items() <= next(
         s for s in schemes if s.get("name") == "X-SECRET-KEY"
     ).items()
+
+
+def test_the_request_model_and_key_map_onto_the_llm_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autointerp.api.neuronpedia import OPENROUTER, NeuronpediaSettings, _cached_llm, _llm_config
+
+    for name in ("LLM", "LLM_MODEL", "API_KEY_ENV"):
+        monkeypatch.delenv(f"AUTOINTERP_NEURONPEDIA_{name}", raising=False)
+    cfg = _llm_config(NeuronpediaSettings(), MODEL)  # default: OpenRouter, the request's model
+    assert (cfg.backend, cfg.base_url, cfg.model) == ("openai", OPENROUTER, MODEL)
+    assert cfg.api_key_env == "OPENROUTER_API_KEY"
+    monkeypatch.setenv("AUTOINTERP_NEURONPEDIA_LLM", "http://gpu-box:8000/v1")
+    monkeypatch.setenv("AUTOINTERP_NEURONPEDIA_LLM_MODEL", "Qwen/Qwen2.5-7B-Instruct")
+    cfg = _llm_config(NeuronpediaSettings(), MODEL)  # the server names the served model
+    assert (cfg.base_url, cfg.model) == ("http://gpu-box:8000/v1", "Qwen/Qwen2.5-7B-Instruct")
+    monkeypatch.setenv("AUTOINTERP_NEURONPEDIA_LLM", "local")
+    monkeypatch.delenv("AUTOINTERP_NEURONPEDIA_LLM_MODEL")
+    cfg = _llm_config(NeuronpediaSettings(), MODEL)  # in process: the request's model ignored
+    assert (cfg.backend, cfg.model) == ("local", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    # the request's key is the instance's own; an empty one falls back to the server's variable
+    http = _llm_config(NeuronpediaSettings(llm=OPENROUTER), MODEL)
+    assert _cached_llm(http, KEY)._api_key == KEY
+    assert _cached_llm(http, None)._api_key is None
+
+
+def test_an_explainer_that_needs_the_model_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from autointerp.api.neuronpedia import NeuronpediaSettings
+
+    with pytest.raises(ValidationError, match="needs the subject model"):
+        NeuronpediaSettings(explainer="output")
