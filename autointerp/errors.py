@@ -9,7 +9,8 @@ Every error the library raises on purpose is an ``AutointerpError``::
     │   ├── CheckpointError       SAE checkpoint missing, malformed, NaN/Inf, unknown architecture
     │   ├── ModelError            subject model cannot be loaded or does not fit the checkpoint
     │   ├── CorpusError           corpus missing, empty, or without the text column
-    │   └── ExplanationsError     a --explanations file is unreadable or lacks its columns
+    │   ├── ExplanationsError     a --explanations file is unreadable or lacks its columns
+    │   └── PayloadError          an API request parses but cannot be used (HTTP 400)
     ├── LLMError                  something went wrong talking to the explainer / scorer LLM
     │   ├── LLMUnavailableError   endpoint unreachable or refusing us (after capped retries)
     │   ├── LLMRequestError       the endpoint rejected the request (4xx other than 408/429): fatal
@@ -39,6 +40,7 @@ __all__ = [
     "LLMTransientError",
     "LLMUnavailableError",
     "ModelError",
+    "PayloadError",
     "ServiceUnavailableError",
     "StoreError",
     "UserInputError",
@@ -71,6 +73,11 @@ class CorpusError(UserInputError):
 
 class ExplanationsError(UserInputError):
     """A user-supplied explanations file that cannot be used."""
+
+
+class PayloadError(UserInputError):
+    """An HTTP request whose fields parse but cannot be used together (e.g. scoring texts
+    that are all activating); the API answers 400 with the message as ``detail``."""
 
 
 class LLMError(AutointerpError):

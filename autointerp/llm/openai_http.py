@@ -101,10 +101,13 @@ class OpenAICompatibleLLM(LLM):
     """Any server speaking the OpenAI chat-completions API (and the completions API for
     plain-text prompts and prompt log-probabilities)."""
 
-    def __init__(self, cfg: LLMConfig) -> None:
+    def __init__(self, cfg: LLMConfig, api_key: str | None = None) -> None:
+        """``api_key``: a key for this instance only (kept in memory, never written), e.g.
+        the one a Neuronpedia request sends; None = read ``cfg.api_key_env``."""
         if not cfg.base_url:
             raise LLMRequestError("llm.base_url is required for the 'openai' backend")
         self.cfg = cfg
+        self._api_key = api_key
         self.base_url = cfg.base_url.rstrip("/")
         self.model = cfg.model
         self.policy = RetryPolicy(max_retries=cfg.max_retries)
@@ -123,7 +126,7 @@ class OpenAICompatibleLLM(LLM):
 
         return openai.AsyncOpenAI(
             base_url=self.base_url,
-            api_key=os.environ.get(self.cfg.api_key_env) or "EMPTY",
+            api_key=self._api_key or os.environ.get(self.cfg.api_key_env) or "EMPTY",
             timeout=self.cfg.timeout_s,
             max_retries=0,  # our own policy decides
             http_client=openai.DefaultAsyncHttpxClient(verify=_ssl_context()),

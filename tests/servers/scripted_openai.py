@@ -56,6 +56,8 @@ class ScriptedServer:
         self.logprobs = logprobs
         self.faults: deque[Fault] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
+        """The Authorization header of each request (the API key the client sent)."""
         self.in_flight = 0
         self.max_in_flight = 0
         self.delay = 0.0
@@ -216,6 +218,7 @@ class ScriptedServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server._lock:
                     server.requests.append(body)
+                    server.authorizations.append(self.headers.get("Authorization"))
                     fault = server.faults.popleft() if server.faults else Fault()
                     status = server.reject(body) if server.reject else None
                     if isinstance(body.get("prompt"), list) and not server.lists:
