@@ -9,7 +9,9 @@ Every error the library raises on purpose is an ``AutointerpError``::
     │   ├── CheckpointError       SAE checkpoint missing, malformed, NaN/Inf, unknown architecture
     │   ├── ModelError            subject model cannot be loaded or does not fit the checkpoint
     │   ├── CorpusError           corpus missing, empty, or without the text column
-    │   └── ExplanationsError     a --explanations file is unreadable or lacks its columns
+    │   ├── ExplanationsError     a --explanations file is unreadable or lacks its columns
+    │   └── InteropError          a file to import (Neuronpedia, SAEBench, delphi) or a run to
+    │                              export that cannot be used; names the file and field
     ├── LLMError                  something went wrong talking to the explainer / scorer LLM
     │   ├── LLMUnavailableError   endpoint unreachable or refusing us (after capped retries)
     │   ├── LLMRequestError       the endpoint rejected the request (4xx other than 408/429): fatal
@@ -33,6 +35,7 @@ __all__ = [
     "ConfigError",
     "CorpusError",
     "ExplanationsError",
+    "InteropError",
     "LLMError",
     "LLMRequestError",
     "LLMResponseError",
@@ -71,6 +74,10 @@ class CorpusError(UserInputError):
 
 class ExplanationsError(UserInputError):
     """A user-supplied explanations file that cannot be used."""
+
+
+class InteropError(UserInputError):
+    """A file to import from another tool, or a run to export, that cannot be used."""
 
 
 class LLMError(AutointerpError):
