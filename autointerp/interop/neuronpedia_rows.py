@@ -163,7 +163,6 @@ class NeuronpediaRows:
             "hasDashboards": True,
             "inferenceEnabled": False,
             "inferenceHosts": [],
-            "saelensConfig": None,
             "saelensRelease": None,
             "saelensSaeId": None,
             "hfRepoId": None,
@@ -257,7 +256,7 @@ class NeuronpediaRows:
                     "binContains": None,
                     "qualifyingTokenIndex": None,
                     "zIndices": None,
-                    "zValues": None,
+                    "zValues": [],
                 }
             )
         return rows
