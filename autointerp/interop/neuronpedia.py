@@ -73,7 +73,7 @@ class NeuronpediaFormat(InteropFormat):
             ("explanations", ctx.explanation_rows()),
             ("explanation_scores", ctx.score_rows()),
         ):
-            for n, batch in enumerate(_batches(rows, folder)):
+            for n, batch in _batches(rows, folder):
                 files.append(write_jsonl(base / folder / f"batch-{n}.jsonl.gz", batch))
         return files
 
@@ -118,18 +118,20 @@ class NeuronpediaFormat(InteropFormat):
         return explanations_frame(rows, path)
 
 
-def _batches(rows: list[dict[str, Any]], folder: str) -> Iterator[list[dict[str, Any]]]:
-    """Features and activations by latent index range (batch n = indices n*1024 ...), as
-    Neuronpedia's exporter; explanations and scores by row count."""
+def _batches(
+    rows: list[dict[str, Any]], folder: str
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """``(n, rows)`` of batch file n: features and activations by latent index range (batch
+    n = indices n*1024 ...), as Neuronpedia's exporter; explanations and scores by row count.
+    No empty batch (the importer cannot read an empty file)."""
     if folder in ("features", "activations"):
         by_batch: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
             by_batch.setdefault(int(row["index"]) // BATCH, []).append(row)
-        for n in range(max(by_batch, default=-1) + 1):
-            yield by_batch.get(n, [])
+        yield from sorted(by_batch.items())
     else:
-        for start in range(0, len(rows), BATCH):
-            yield rows[start : start + BATCH]
+        for n, start in enumerate(range(0, len(rows), BATCH)):
+            yield n, rows[start : start + BATCH]
 
 
 def _explanation_files(root: Path) -> list[Path]:
@@ -145,7 +147,9 @@ def _jsonl(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         text = (gzip.decompress(data) if file.name.endswith(".gz") else data).decode("utf-8")
     except (OSError, gzip.BadGzipFile, EOFError, UnicodeDecodeError) as exc:
         raise InteropError(f"{file}: cannot read it as (gzipped) JSON lines: {exc}") from exc
-    for n, line in enumerate(text.splitlines(), start=1):
+    # split on newlines only: str.splitlines would also split on U+2028 and friends, which
+    # JSON leaves unescaped inside strings
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

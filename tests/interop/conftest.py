@@ -2,7 +2,7 @@
 random Llama with a random TopK SAE, the real caching, sampling and scoring code, and a
 scripted OpenAI-compatible server as the scorer LLM (fast and deterministic). ``generated``
 explains with the ``stats`` explainer; ``user`` scores a user explanations file with awkward
-texts (quotes, commas, tabs, non-ASCII, a newline) and two explanations for one latent."""
+texts (quotes, commas, tabs, non-ASCII, a newline, U+2028) and two explanations for one latent."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from tests.servers.scripted_openai import ScriptedServer
 AWKWARD = [
     "quotes \"double\" and 'single'",
     "commas, semicolons; a tab\tand a backslash \\",
-    "naïve café — 日本語 🙂",
+    "naïve café — 日本語 🙂\u2028after a line separator",
     "line one\nline two",
 ]
 
@@ -72,6 +72,8 @@ def runs(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
             {"latent": [live[0], live[0], live[1], live[2]], "explanation": AWKWARD}
         ).to_csv(user_file, index=False)
         user = run(replace(cfg, explanations=str(user_file)), out, progress=False).run_id
+    stored = read_table(out, "explanations", run_id=user)
+    assert sorted(stored.loc[stored["status"] == "ok", "explanation"]) == sorted(AWKWARD)
     return Runs(out=out, generated=generated, user=user, d_sae=256, config=cfg)
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 def _lines(path: Path) -> list[dict[str, Any]]:
     data = path.read_bytes()
     text = gzip.decompress(data) if path.suffix == ".gz" else data
-    return [json.loads(line) for line in text.decode().splitlines()]
+    return [json.loads(line) for line in text.decode().split("\n") if line]
 
 
 @pytest.fixture(scope="module")
