@@ -118,9 +118,7 @@ class NeuronpediaFormat(InteropFormat):
         return explanations_frame(rows, path)
 
 
-def _batches(
-    rows: list[dict[str, Any]], folder: str
-) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+def _batches(rows: list[dict[str, Any]], folder: str) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """``(n, rows)`` of batch file n: features and activations by latent index range (batch
     n = indices n*1024 ...), as Neuronpedia's exporter; explanations and scores by row count.
     No empty batch (the importer cannot read an empty file)."""
