@@ -76,6 +76,7 @@ def test_layout_and_every_row_is_a_row_of_neuronpedia_tables(runs: Runs, exporte
                 dataclass(**row)
     for name, model in (
         ("explanation_type", "ExplanationType"),
+        ("explanation_model_type", "ExplanationModelType"),
         ("explanation_score_type", "ExplanationScoreType"),
         ("explanation_score_model", "ExplanationScoreModel"),
     ):
