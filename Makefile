@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml Makefile
 	# Neuronpedia's generated client, for tests/api/test_neuronpedia.py only; its deps (pydantic,
 	# urllib3, python-dateutil, typing-extensions) are already there. autointerp never imports it.
 	$(BIN)/pip install --quiet --no-deps neuronpedia-autointerp-client==1.0.1
+	# The anchors' own readers for the export tests (tests/interop): SAEBench's output schema
+	# (pydantic + beartype) and delphi's result loader (+ orjson). --no-deps: their trees pull
+	# vllm and pinned torch builds; nothing at run time needs them.
+	$(BIN)/pip install --quiet --no-deps sae-bench==0.6.0 eai-delphi==0.1.3 orjson beartype
 	touch $(STAMP)
 
 install: $(STAMP)

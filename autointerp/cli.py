@@ -109,6 +109,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from autointerp.cli_compare import add_compare_commands
 
     add_compare_commands(sub)
+    from autointerp.cli_interop import add_interop_commands
+
+    add_interop_commands(sub)
     return parser
 
 
@@ -260,6 +263,7 @@ def _cmd_config(_args: argparse.Namespace) -> int:
 
 def _cmd_list(_args: argparse.Namespace) -> int:
     from autointerp.explain import EXPLAINERS
+    from autointerp.interop import INTEROP_FORMATS
     from autointerp.llm import BACKENDS
     from autointerp.quality import explainer_note, quality_source, scorer_note
     from autointerp.saes import ARCHITECTURES, FORMATS
@@ -271,6 +275,7 @@ def _cmd_list(_args: argparse.Namespace) -> int:
         ("LLM backends", BACKENDS),
         ("explainers", EXPLAINERS),
         ("scorers", SCORERS),
+        ("export/import formats", INTEROP_FORMATS),
     ]
     for title, reg in registries:
         print(f"{title}: {', '.join(reg.names())}")
@@ -301,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     from autointerp.cli_compare import COMPARE_COMMANDS
 
     COMMANDS.update(COMPARE_COMMANDS)
+    from autointerp.cli_interop import INTEROP_COMMANDS
+
+    COMMANDS.update(INTEROP_COMMANDS)
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not args.command:

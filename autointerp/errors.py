@@ -10,7 +10,9 @@ Every error the library raises on purpose is an ``AutointerpError``::
     │   ├── ModelError            subject model cannot be loaded or does not fit the checkpoint
     │   ├── CorpusError           corpus missing, empty, or without the text column
     │   ├── ExplanationsError     a --explanations file is unreadable or lacks its columns
-    │   └── PayloadError          an API request parses but cannot be used (HTTP 400)
+    │   ├── PayloadError          an API request parses but cannot be used (HTTP 400)
+    │   └── InteropError          a file to import (Neuronpedia, SAEBench, delphi) or a run to
+    │                              export that cannot be used; names the file and field
     ├── LLMError                  something went wrong talking to the explainer / scorer LLM
     │   ├── LLMUnavailableError   endpoint unreachable or refusing us (after capped retries)
     │   ├── LLMRequestError       the endpoint rejected the request (4xx other than 408/429): fatal
@@ -34,6 +36,7 @@ __all__ = [
     "ConfigError",
     "CorpusError",
     "ExplanationsError",
+    "InteropError",
     "LLMError",
     "LLMRequestError",
     "LLMResponseError",
@@ -78,6 +81,10 @@ class ExplanationsError(UserInputError):
 class PayloadError(UserInputError):
     """An HTTP request whose fields parse but cannot be used together (e.g. scoring texts
     that are all activating); the API answers 400 with the message as ``detail``."""
+
+
+class InteropError(UserInputError):
+    """A file to import from another tool, or a run to export, that cannot be used."""
 
 
 class LLMError(AutointerpError):

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from autointerp import __version__
-from autointerp.api import browse, compare, jobs, neuronpedia, web
+from autointerp.api import browse, compare, interop, jobs, neuronpedia, web
 from autointerp.api.models import Health
 from autointerp.errors import AutointerpError, StoreError, UserInputError
 from autointerp.service.jobs import JobNotFoundError
@@ -81,6 +81,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(browse.router)
     app.include_router(compare.router)
+    app.include_router(interop.router)
     neuronpedia.mount(app)  # Neuronpedia's autointerp-server endpoints under /v1
     web.mount(app)
     return app

@@ -16,7 +16,10 @@ fire with no new runs writes nothing). ``rescore`` re-scores the explanations of
 runs (``run_id`` = one run, or every run of ``checkpoint`` = a sae_sha256 prefix) with the
 entry's config (new scorers, another scorer model). Each fire is idempotent: jobs are
 named by their config, so an entry that fires again (a missed run caught up, an overlapping
-fire, a second beat) submits only jobs that do not exist yet.
+fire, a second beat) submits only jobs that do not exist yet. ``export`` writes every stored
+run (or ``run_id``, or the runs of ``checkpoint``) in another tool's layout (``format`` =
+neuronpedia, saebench or delphi; see ``autointerp export``) under ``to`` (default:
+``<store>/exports/<entry>``), one folder per run; a run already exported is left alone.
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ from autointerp.config import RunConfig
 from autointerp.config_dicts import deep_merge
 from autointerp.errors import ConfigError
 
-__all__ = ["ACTIONS", "Entry", "load_schedule", "parse_every"]
+__all__ = ["ACTIONS", "Entry", "export_entry", "load_schedule", "parse_every"]
 
-ACTIONS = ("score_folder", "rescore", "compare")
+ACTIONS = ("score_folder", "rescore", "compare", "export")
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh])\s*$")
 
 
@@ -52,6 +55,10 @@ class Entry:
     explanations)."""
     embedder: str = "minilm"
     """compare: the explanation embedder (offline: 'minilm' or 'st:<model>')."""
+    format: str | None = None
+    """export: neuronpedia, saebench or delphi."""
+    to: str | None = None
+    """export: the folder to write under (default: <store>/exports/<entry name>)."""
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,6 +121,14 @@ def _entry(raw: Any, where: str) -> Entry:
         raise ConfigError(
             f"{where}: action 'compare' needs checkpoints = \"all\" or a list of 2 or more"
         )
+    if action == "export":
+        from autointerp.interop import INTEROP_FORMATS
+
+        if raw.get("format") not in INTEROP_FORMATS:
+            raise ConfigError(
+                f"{where}.format: action 'export' needs one of {INTEROP_FORMATS.names()}, "
+                f"got {raw.get('format')!r}"
+            )
     return Entry(
         name=name,
         action=str(action),
@@ -124,6 +139,8 @@ def _entry(raw: Any, where: str) -> Entry:
         checkpoint=raw.get("checkpoint"),
         checkpoints=cks,
         embedder=str(raw.get("embedder") or "minilm"),
+        format=raw.get("format"),
+        to=raw.get("to"),
         config=config,
     )
 
@@ -252,3 +269,39 @@ def compare_entry(entry: Entry, store_root: Path, results: Path | str) -> dict[s
     embedder = cached(make_embedder(entry.embedder), cache_dir("embeddings"))
     write_report(compare(results, specs, embedder), out)
     return {"entry": entry.name, "written": str(out)}
+
+
+def export_entry(entry: Entry, store_root: Path, results: Path | str) -> dict[str, Any]:
+    """One fire of an ``export`` entry: every selected run not exported yet, written under
+    ``<to>/<run_id>/``; a run that cannot be exported (no usable explanations) is listed
+    with the reason and tried again at the next fire."""
+    import json
+
+    from autointerp.errors import InteropError
+    from autointerp.interop import export_run
+    from autointerp.store import list_runs
+
+    assert entry.format is not None
+    to = Path(entry.to) if entry.to else store_root / "exports" / entry.name
+    manifests = list_runs(results)
+    runs = [
+        str(m["run_id"])
+        for m in manifests
+        if (not entry.run_id or m["run_id"] == entry.run_id)
+        and str(m["inputs"].get("sae_sha256", "")).startswith(entry.checkpoint or "")
+    ]
+    written, existing, skipped = [], [], {}
+    for run_id in runs:
+        marker = to / run_id / "autointerp-export.json"
+        if marker.is_file():
+            existing.append(run_id)
+            continue
+        try:
+            files = export_run(results, run_id, entry.format, to / run_id)
+        except InteropError as exc:
+            skipped[run_id] = str(exc)
+            continue
+        done = {"run_id": run_id, "format": entry.format, "files": len(files)}
+        marker.write_text(json.dumps(done))
+        written.append(run_id)
+    return {"entry": entry.name, "written": written, "existing": existing, "skipped": skipped}

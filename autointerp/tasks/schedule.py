@@ -23,7 +23,13 @@ from celery.schedules import crontab
 
 from autointerp.errors import ConfigError
 from autointerp.service.jobs import JobStore, job_id_for
-from autointerp.service.schedules import Entry, compare_entry, load_schedule, planned_jobs
+from autointerp.service.schedules import (
+    Entry,
+    compare_entry,
+    export_entry,
+    load_schedule,
+    planned_jobs,
+)
 from autointerp.service.settings import get_settings, results_root
 from autointerp.store.remote import is_url
 from autointerp.tasks.app import app
@@ -52,6 +58,8 @@ def scheduled(self: Task, entry: dict[str, Any]) -> dict[str, Any]:
         root = _local(settings.store, "schedule entries")
         if item.action == "compare":
             return compare_entry(item, root, results_root(settings))
+        if item.action == "export":
+            return export_entry(item, root, results_root(settings))
         submitted, existing = [], []
         for cfg in planned_jobs(item, root, results_root(settings)):
             job_id = job_id_for(cfg)
