@@ -18,6 +18,7 @@ import torch
 from autointerp.errors import CheckpointError
 from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder
 from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, read_json
+from autointerp.saes.probe import Probe
 from autointerp.saes.weights import load_npz, load_safetensors
 
 __all__ = ["gemmascope2_hook", "gemmascope_hook", "load_gemmascope"]
@@ -50,7 +51,9 @@ _CANONICAL = {"w_enc": "W_enc", "w_dec": "W_dec", "w_skip": "W_skip"}
 
 
 def _weights_file(path: Path) -> Path | None:
-    if path.is_file() and path.name in (NPZ, SAFETENSORS):
+    """``path`` itself when it is an ``.npz``/``.safetensors`` file, else the folder's
+    params file."""
+    if path.is_file() and path.suffix in (".npz", ".safetensors"):
         return path
     for name in (NPZ, SAFETENSORS):
         if path.is_dir() and (path / name).is_file():
@@ -58,8 +61,17 @@ def _weights_file(path: Path) -> Path | None:
     return None
 
 
-def _detect(path: Path) -> bool:
-    return _weights_file(path) is not None
+def _detect(probe: Probe) -> bool:
+    file = _weights_file(probe.path)
+    if file is None or (file.parent / "cfg.json").is_file():  # cfg.json: SAELens's layout
+        return False
+    names = probe.tensors(file).keys()
+    return bool({"W_enc", "w_enc"} & names) and {"threshold", "b_enc", "b_dec"} <= names
+
+
+def _by_name(path: Path) -> bool:
+    file = _weights_file(path)
+    return file is not None and file.name in (NPZ, SAFETENSORS)
 
 
 def gemmascope_hook(path: Path) -> tuple[str, str | None, str | None]:
@@ -159,8 +171,10 @@ FORMATS.add(
     CheckpointFormat(
         name="gemmascope",
         detect=_detect,
+        by_name=_by_name,
         load=load_gemmascope,
-        expects=f"{NPZ} (or {SAFETENSORS} + {CONFIG}) with W_enc, W_dec, b_enc, b_dec, threshold",
+        expects=f"{NPZ} (or {SAFETENSORS} + {CONFIG}; any .npz/.safetensors file name) with "
+        "W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc, b_dec, threshold [d_sae]",
         example="autointerp inspect gemma-scope-2b-pt-res/layer_12/width_16k/average_l0_82",
     ),
 )

@@ -25,6 +25,7 @@ from autointerp.saes.formats import (
     positive_int,
     read_json,
 )
+from autointerp.saes.probe import Probe
 from autointerp.saes.sparsify import is_sparsify_cfg
 from autointerp.saes.weights import load_safetensors, safetensors_dtype
 
@@ -49,7 +50,19 @@ _BATCHTOPK = ("batchtopk", "matryoshka_batchtopk")
 _TRANSCODER_OUT = {"ln2.hook_normalized": "hook_mlp_out", "hook_mlp_in": "hook_mlp_out"}
 
 
-def _detect(path: Path) -> bool:
+def _folder(path: Path) -> Path:
+    return path.parent if path.is_file() and path.name in (WEIGHTS, CFG) else path
+
+
+def _detect(probe: Probe) -> bool:
+    folder = _folder(probe.path)
+    if not folder.is_dir() or not (folder / CFG).is_file() or is_sparsify_cfg(folder / CFG):
+        return False
+    return probe.has(folder / WEIGHTS, frozenset({"W_dec"}))
+
+
+def _by_name(path: Path) -> bool:
+    path = _folder(path)
     if not path.is_dir() or (path / "sae.safetensors").exists():  # that is sparsify's layout
         return False
     if (path / WEIGHTS).exists():
@@ -181,6 +194,7 @@ def saelens_info(path: Path) -> SaeInfo:
 
 
 def load_saelens(path: Path) -> SparseCoder:
+    path = _folder(path)
     info = saelens_info(path)
     weights = load_safetensors(path / WEIGHTS)
     skip = info.extra["saelens_architecture"] in _SKIP
@@ -228,8 +242,10 @@ FORMATS.add(
     CheckpointFormat(
         name="saelens",
         detect=_detect,
+        by_name=_by_name,
         load=load_saelens,
-        expects=f"a folder with {CFG} + {WEIGHTS}",
+        expects=f"a folder with {CFG} (d_in, d_sae, architecture, hook_name) + {WEIGHTS} "
+        "(W_enc [d_in, d_sae], W_dec [d_sae, d_out], b_enc, b_dec, ...)",
         example="autointerp inspect path/to/saelens_folder   # cfg.json + sae_weights.safetensors",
     ),
 )
