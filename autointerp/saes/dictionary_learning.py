@@ -120,7 +120,7 @@ def _weights(dict_class: str, sd: dict[str, Any], path: Path) -> tuple[str, dict
 
 
 def load_dictionary_learning(path: Path) -> SparseCoder:
-    file = torch_file(path, AE)
+    file = torch_file(path, AE) if path.is_dir() else path
     if file is None:
         raise CheckpointError(f"{path}: no {AE} (a dictionary_learning state dict)")
     folder = file.parent

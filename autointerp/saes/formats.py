@@ -109,7 +109,7 @@ def _named_only(fmt: CheckpointFormat, probe: Probe) -> CheckpointFormat:
             return fmt.load(path)
         except CheckpointError as exc:
             raise CheckpointError(
-                f"{exc}\n(taken for a {fmt.name} checkpoint by its file names; its content "
+                f"{exc}\n(taken for {fmt.name} by its file names; its content "
                 f"matches no format: {probe.describe()}. {fmt.name} expects {fmt.expects})"
             ) from None
 

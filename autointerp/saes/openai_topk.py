@@ -55,10 +55,11 @@ def _hook_from_path(path: Path) -> tuple[str, str | None]:
 
 
 def load_openai(path: Path) -> SparseCoder:
-    file = torch_file(path)
-    if file is None:
-        raise CheckpointError(f"{path}: expected one .pt state dict in the folder")
-    path = file
+    if path.is_dir():
+        file = torch_file(path)
+        if file is None:
+            raise CheckpointError(f"{path}: expected one torch state dict (.pt) in the folder")
+        path = file
     state: dict[str, Any] = load_torch(path)
     missing = [k for k in ("pre_bias", "encoder.weight", "latent_bias") if k not in state]
     if missing:
