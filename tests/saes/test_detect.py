@@ -152,3 +152,6 @@ def test_sae_format_in_the_config_and_on_the_command_line(tmp_path: Path) -> Non
     args = parser.parse_args(["--sae-format", "gemmascope", "--hook-out", "layers.1.mlp"])
     parsed = config_from_args(args)
     assert (parsed.sae_format, parsed.hook_out) == ("gemmascope", "layers.1.mlp")
+    submit = argparse.ArgumentParser()
+    add_run_options(submit, service=True)  # 'submit' takes the same options
+    assert config_from_args(submit.parse_args(["--sae-format", "openai"])).sae_format == "openai"
