@@ -11,6 +11,7 @@ from typing import Any
 from autointerp import __version__
 from autointerp.cli_options import (
     DEFAULT_OUT,
+    add_checkpoint_options,
     add_run_options,
     config_from_args,
 )
@@ -54,6 +55,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "dictionary_learning), a hub id, 'random:<ckpt>', or 'demo'.",
     )
     inspect.add_argument("--hook", help="Override the checkpoint's hook point.")
+    add_checkpoint_options(inspect)
 
     scores = sub.add_parser(
         "scores",
@@ -163,9 +165,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     if str(args.checkpoint).startswith("neurons:"):
         raise ConfigError("inspect reads checkpoint files; neurons:<hook> has none")
-    saes = load_saes(args.checkpoint)
-    if args.hook:
-        saes = [load_sae(args.checkpoint, hook=args.hook)]
+    fmt = args.sae_format
+    saes = load_saes(args.checkpoint, sae_format=fmt)
+    if args.hook or args.hook_out:
+        saes = [load_sae(args.checkpoint, hook=args.hook, hook_out=args.hook_out, sae_format=fmt)]
     for i, sae in enumerate(saes):
         if i:
             print()
@@ -185,7 +188,7 @@ def _print_info(sae: Any) -> None:
     ]
     if info.transcoder:
         rows += [("d_out", sae.d_out), ("hook point (in)", info.hook_name)]
-        rows += [("hook point (out)", info.hook_name_out)]
+        rows += [("hook point (out)", info.hook_name_out or "(not named: pass --hook-out)")]
     else:
         rows += [("hook point", info.hook_name or "(not named: pass --hook)")]
     rows += [

@@ -13,7 +13,13 @@ from autointerp.config import RunConfig
 from autointerp.config_dicts import assign_dotted, deep_merge
 from autointerp.errors import ConfigError
 
-__all__ = ["DEFAULT_OUT", "add_config_options", "add_run_options", "config_from_args"]
+__all__ = [
+    "DEFAULT_OUT",
+    "add_checkpoint_options",
+    "add_config_options",
+    "add_run_options",
+    "config_from_args",
+]
 
 DEFAULT_OUT = "autointerp-out"
 
@@ -50,6 +56,7 @@ def add_config_options(run: argparse.ArgumentParser) -> None:
         "'org/repo/path', 'random:<ckpt>' or 'neurons:<hook>[:k=K]' (default: the demo SAE).",
     )
     run.add_argument("--hook", help="Override the checkpoint's hook point.")
+    add_checkpoint_options(run)
     run.add_argument(
         "--model", help="Subject model: local dir or hub id (default: the checkpoint's)."
     )
@@ -102,6 +109,21 @@ def add_config_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
+    """--sae-format and --hook-out (every command that loads a checkpoint)."""
+    parser.add_argument(
+        "--sae-format",
+        metavar="NAME",
+        help="Load the checkpoint as this format (see 'autointerp list') instead of detecting "
+        "it from the tensors its files hold.",
+    )
+    parser.add_argument(
+        "--hook-out",
+        help="A transcoder's output hook point (steering and the intervention scorer need it "
+        "when the checkpoint names none), e.g. blocks.15.hook_mlp_out.",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Defaults <- --config file <- explicit flags <- --set overrides."""
     data: dict[str, Any] = RunConfig().to_dict()
@@ -117,6 +139,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "sae": args.sae,
         "model": args.model,
         "hook": args.hook,
+        "hook_out": args.hook_out,
+        "sae_format": args.sae_format,
         "latents": args.latents,
         "seed": args.seed,
         "explanations": args.explanations,

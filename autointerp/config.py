@@ -421,6 +421,19 @@ class RunConfig:
         "e.g. a bare Gemma Scope params.npz): blocks.L.hook_resid_post, a module path, ...",
         Text(),
     )
+    hook_out: str | None = opt(
+        None,
+        "A transcoder's output hook point (where its decoder writes; steering and the "
+        "'intervention' scorer need it), overriding the checkpoint's: needed when the "
+        "checkpoint names none, e.g. a SAELens 6 transcoder without hook_name_out.",
+        Text(),
+    )
+    sae_format: str | None = opt(
+        None,
+        "Load 'sae' as this checkpoint format instead of detecting the format from what the "
+        "files hold (tensor names and shapes).",
+        Registered("checkpoint format", "autointerp.saes", "FORMATS"),
+    )
     latents: str = opt(
         "live:32",
         "Latents to explain: 'A:B' (range, B exclusive), 'i,j,k', or 'live:N' (the first "

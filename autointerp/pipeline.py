@@ -125,6 +125,10 @@ def prepare(cfg: RunConfig, *, llm: LLM | None = None, inputs: Inputs | None = N
     EXPLAINERS.get(cfg.explain.explainer)(cfg.explain)  # validates the explainer's options
     inputs = inputs or load_inputs(cfg)
     sae, subject, windows = inputs.sae, inputs.subject, inputs.windows
+    if needs_model(cfg.explain) or any(SCORERS.get(n).needs_model for n in cfg.scoring.scorers):
+        from autointerp.steering import steering_hook
+
+        steering_hook(sae)  # a transcoder that names no output hook is refused before any work
     selection = parse_latents(cfg.latents, sae.n_units)
     user = load_explanations(cfg.explanations, sae.n_units) if cfg.explanations else None
     if llm is None:
@@ -143,7 +147,9 @@ def load_inputs(cfg: RunConfig) -> Inputs:
     subject: SubjectModel | None = None
     if cfg.sae.startswith(NEURONS):  # a neuron baseline takes its width from the model
         subject = _load_model(cfg, cfg.model or SMOLLM2.hub_id)
-    sae = load_sae(cfg.sae, hook=cfg.hook, subject=subject)
+    sae = load_sae(
+        cfg.sae, hook=cfg.hook, hook_out=cfg.hook_out, sae_format=cfg.sae_format, subject=subject
+    )
     model_name = cfg.model or sae.info.model_name
     if not model_name:
         raise CheckpointError(f"{sae.info.path} names no subject model; pass --model")

@@ -330,3 +330,32 @@ def test_an_interrupted_run_resumes_from_its_finished_batches(tmp_path: Path) ->
     assert "already done" not in again.stderr.split("batch 2/3:")[1].splitlines()[0]
     listed = cli("scores", "--out", str(out), "--format", "csv")
     assert len(listed.stdout.strip().splitlines()) == 1 + 3 * 2
+
+
+def test_inspect_with_sae_format_and_hook_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In process: --sae-format forces (and validates) a format; a transcoder saved without
+    hook_name_out says how to give it, and --hook-out does."""
+    from autointerp.cli import main
+
+    tc = write_saelens(
+        tmp_path / "tc",
+        d_in=8,
+        d_sae=16,
+        architecture="transcoder",
+        k=None,
+        hook_name="model.layers.1",
+        cfg_extra={"d_out": 8, "apply_b_dec_to_input": False},
+    )
+    assert main(["inspect", str(tc), "--sae-format", "saelens"]) == 0
+    assert "(not named: pass --hook-out)" in capsys.readouterr().out
+    assert main(["inspect", str(tc), "--hook-out", "layers.1.mlp"]) == 0
+    assert "layers.1.mlp" in capsys.readouterr().out
+    assert main(["inspect", str(tc), "--sae-format", "openai"]) == 2
+    assert "torch state dict" in capsys.readouterr().err
+    assert main(["inspect", str(tc), "--sae-format", "nope"]) == 2
+    assert (
+        "unknown checkpoint format 'nope'; available: dictionary_learning"
+        in capsys.readouterr().err
+    )

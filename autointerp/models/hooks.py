@@ -13,6 +13,11 @@ A :class:`HookPoint` is one of two kinds; its ``name`` is the canonical spelling
     blocks.L.ln2.hook_normalized  input of the MLP module (what transcoders read)
     blocks.L.attn.hook_z          per-head outputs, flattened: input of the output projection
     blocks.L.mlp.hook_post        MLP neurons after the activation: input of the down projection
+    blocks.L.attn.hook_z:head=H   one head's slice [H * d_head, (H + 1) * d_head) of attn.hook_z
+                                  (a SAELens SAE with ``hook_head_index=H``)
+    hook_embed                    the token embedding, as TransformerLens gives it: the input
+                                  embedding module's output (Gemma's scales itself by
+                                  sqrt(d_model), the factor TransformerLens folds into W_E)
 
   ``layers.L.``, ``model.layers.L.``, ``transformer.h.L.`` and ``gpt_neox.layers.L.`` are
   accepted for ``blocks.L.``. Sites other than resid_pre/resid_post need the model type's
@@ -62,6 +67,7 @@ Site = Literal[
     "ln2_normalized",
     "attn_z",
     "mlp_post",
+    "embed",
     "module",
 ]
 _TL_SUFFIX: dict[Site, str] = {
@@ -78,6 +84,8 @@ _TL_SUFFIX: dict[Site, str] = {
 _SUFFIX_SITE = {suffix: site for site, suffix in _TL_SUFFIX.items()}
 _TL_RE = re.compile(r"^(blocks|layers|model\.layers|transformer\.h|gpt_neox\.layers)\.(\d+)\.(.+)$")
 _PATH_RE = re.compile(r"^\w+(\.\w+)*$")
+_HEAD_RE = re.compile(r"head=(\d+)")
+EMBED = "hook_embed"
 _BASE_PREFIXES = ("model.", "transformer.", "gpt_neox.")
 
 
@@ -92,13 +100,19 @@ class HookPoint:
     """Module path (site ``"module"`` only), e.g. ``layers.6.mlp``."""
     read_input: bool = False
     """Module path only: capture the module's input instead of its output."""
+    head: int | None = None
+    """attn_z only: keep this head's slice (SAELens ``hook_head_index``)."""
 
     def __post_init__(self) -> None:
         if self.site == "module":
             ok = self.layer is None and bool(self.path)
+        elif self.site == "embed":
+            ok = self.layer is None and self.path is None and not self.read_input
         else:
             ok = self.layer is not None and self.layer >= 0 and self.path is None
             ok = ok and not self.read_input
+        if self.head is not None:
+            ok = ok and self.site == "attn_z" and self.head >= 0
         if not ok:
             raise ModelError(f"inconsistent hook point {self!r}")
 
@@ -110,21 +124,30 @@ class HookPoint:
     def name(self) -> str:
         if self.path is not None:
             return self.path + (":input" if self.read_input else "")
-        return f"blocks.{self.layer}.{_TL_SUFFIX[self.site]}"
+        if self.site == "embed":
+            return EMBED
+        head = f":head={self.head}" if self.head is not None else ""
+        return f"blocks.{self.layer}.{_TL_SUFFIX[self.site]}{head}"
 
 
 def parse_hook_name(name: str) -> HookPoint:
     """The hook point a TransformerLens name or a (sparsify) module path stands for."""
     path, sep, side = name.strip().partition(":")
     supported = (
-        f"expected blocks.<L>.<site> with site one of {', '.join(_SUFFIX_SITE)}, or a module "
-        "path such as layers.<L>.mlp (':input' for its input)"
+        f"expected blocks.<L>.<site> with site one of {', '.join(_SUFFIX_SITE)} (attn.hook_z "
+        f"also as attn.hook_z:head=<H>), {EMBED}, or a module path such as layers.<L>.mlp "
+        "(':input' for its input)"
     )
     parts = path.split(".")
+    if path == EMBED and not sep:
+        return HookPoint(None, "embed")
     if path.startswith("blocks.") or any(p.startswith("hook_") for p in parts):
         tl = _TL_RE.match(path)
         if tl and not sep and tl.group(3) in _SUFFIX_SITE:
             return HookPoint(int(tl.group(2)), _SUFFIX_SITE[tl.group(3)])
+        head = _HEAD_RE.fullmatch(side) if sep else None
+        if tl and head and tl.group(3) == _TL_SUFFIX["attn_z"]:
+            return HookPoint(int(tl.group(2)), "attn_z", head=int(head.group(1)))
         close = difflib.get_close_matches(tl.group(3), list(_SUFFIX_SITE), n=1) if tl else []
         hint = f"; did you mean {tl.group(1)}.{tl.group(2)}.{close[0]}?" if tl and close else ""
         raise ModelError(f"hook point {name!r} is not supported; {supported}{hint}")
@@ -216,10 +239,20 @@ def _path_target(model: nn.Module, hook: HookPoint, path: str) -> nn.Module:
     )
 
 
+def _embedding(model: nn.Module, hook: HookPoint) -> nn.Module:
+    getter = getattr(model, "get_input_embeddings", None)
+    module = getter() if callable(getter) else None
+    if not isinstance(module, nn.Module):
+        raise ModelError(f"hook point {hook.name!r}: {type(model).__name__} has no input embedding")
+    return module
+
+
 def _target(model: nn.Module, hook: HookPoint) -> tuple[nn.Module, bool]:
     """(module, read_input): the module whose output (or input) is the hook's activation."""
     if hook.path is not None:
         return _path_target(model, hook, hook.path), hook.read_input
+    if hook.site == "embed":
+        return _embedding(model, hook), False
     assert hook.layer is not None
     return _tl_target(model, hook, hook.layer)
 
@@ -227,9 +260,25 @@ def _target(model: nn.Module, hook: HookPoint) -> tuple[nn.Module, bool]:
 def hook_width(model: nn.Module, hook: HookPoint) -> int:
     """The feature width at ``hook`` (what an SAE's d_in must be), from config and shapes."""
     module, read_input = _target(model, hook)
+    if hook.head is not None:
+        return _head_dim(model, hook)
     if hook.site in ("attn_z", "mlp_post", "module"):
         return module_width(model, module, read_input, hook.name)
     return hidden_size(model)
+
+
+def _head_dim(model: nn.Module, hook: HookPoint) -> int:
+    """Width of one head of attn.hook_z; checks that the hook's head exists."""
+    config: Any = getattr(model, "config", None)
+    n_heads = int(getattr(config, "num_attention_heads", 0) or 0)
+    if n_heads <= 0:
+        raise ModelError(f"hook point {hook.name!r}: the model config names no attention heads")
+    if hook.head is not None and hook.head >= n_heads:
+        raise ModelError(
+            f"hook point {hook.name!r}: head {hook.head} does not exist; "
+            f"{type(model).__name__} has {n_heads} heads (0..{n_heads - 1})"
+        )
+    return int(getattr(config, "head_dim", None) or hidden_size(model) // n_heads)
 
 
 class _StopForward(Exception):
@@ -258,9 +307,14 @@ def run_to_hooks(
         return {}
     store: dict[HookPoint, torch.Tensor] = {}
     pending = set(targets)
+    head_dims = {h: _head_dim(model, h) for h in targets if h.head is not None}
 
     def keep(hook: HookPoint, value: Any) -> None:
-        store[hook] = _first_tensor(value, hook)
+        acts = _first_tensor(value, hook)
+        if hook.head is not None:  # [..., n_heads * d_head] -> this head's [..., d_head]
+            d_head = head_dims[hook]
+            acts = acts[..., hook.head * d_head : (hook.head + 1) * d_head]
+        store[hook] = acts
         pending.discard(hook)
         if not pending:
             raise _StopForward

@@ -76,7 +76,8 @@ class SaeInfo:
     d_out: int | None = None
     """Decoder width when it differs from d_in (transcoders); None means d_in."""
     hook_name_out: str | None = None
-    """Where a transcoder's output goes (None for SAEs, which reconstruct their input)."""
+    """Where a transcoder's output goes (None for SAEs, which reconstruct their input; ''
+    for a transcoder whose checkpoint does not say: steering then asks for ``hook_out``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

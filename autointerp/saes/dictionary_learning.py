@@ -1,7 +1,10 @@
 """dictionary_learning checkpoints (Marks et al.; SAEBench's trainers): ``ae.pt`` (a state dict,
 loaded with ``weights_only=True``) next to ``config.json``, whose ``trainer.dict_class`` names
 the class. ``trainer.submodule_name`` (``resid_post_layer_12``) and ``trainer.lm_name`` give
-the hook point and model."""
+the hook point and model.
+
+Recognised by content: a torch state dict holding one of the dictionary classes' tensor sets
+(``_CLASS_KEYS``); an OpenAI ``sparse_autoencoder`` state dict saved as ``ae.pt`` is not one."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import torch
 from autointerp.errors import CheckpointError
 from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder
 from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, read_json
+from autointerp.saes.probe import Probe, torch_file
 from autointerp.saes.weights import load_torch
 
 __all__ = ["load_dictionary_learning"]
@@ -26,7 +30,27 @@ def _folder(path: Path) -> Path:
     return path.parent if path.is_file() else path
 
 
-def _detect(path: Path) -> bool:
+# The tensors each dictionary class's state_dict() holds (what tells it apart on disk).
+_CLASS_KEYS: dict[str, frozenset[str]] = {
+    "AutoEncoder": frozenset({"encoder.weight", "encoder.bias", "decoder.weight", "bias"}),
+    "AutoEncoderTopK / BatchTopKSAE": frozenset(
+        {"encoder.weight", "encoder.bias", "decoder.weight", "b_dec", "k", "threshold"}
+    ),
+    "JumpReluAutoEncoder / MatryoshkaBatchTopKSAE": frozenset(
+        {"W_enc", "b_enc", "W_dec", "b_dec", "threshold"}
+    ),
+    "GatedAutoEncoder": frozenset(
+        {"encoder.weight", "gate_bias", "mag_bias", "r_mag", "decoder.weight", "decoder_bias"}
+    ),
+}
+
+
+def _detect(probe: Probe) -> bool:
+    file = torch_file(probe.path, AE)
+    return file is not None and any(probe.has(file, keys) for keys in _CLASS_KEYS.values())
+
+
+def _by_name(path: Path) -> bool:
     folder = _folder(path)
     return (folder / AE).is_file() and (path.is_dir() or path.name == AE)
 
@@ -96,14 +120,23 @@ def _weights(dict_class: str, sd: dict[str, Any], path: Path) -> tuple[str, dict
 
 
 def load_dictionary_learning(path: Path) -> SparseCoder:
-    folder = _folder(path)
+    file = torch_file(path, AE) if path.is_dir() else path
+    if file is None:
+        raise CheckpointError(f"{path}: no {AE} (a dictionary_learning state dict)")
+    folder = file.parent
+    if not (folder / CONFIG).is_file():
+        raise CheckpointError(
+            f"{folder / CONFIG} is missing: dictionary_learning saves it next to {file.name}, and "
+            "its trainer.dict_class names the class (the tensors alone do not tell "
+            "AutoEncoderTopK from BatchTopKSAE)"
+        )
     config = read_json(folder / CONFIG)
     trainer = config.get("trainer")
     if not isinstance(trainer, dict) or not isinstance(trainer.get("dict_class"), str):
         raise CheckpointError(f"{folder / CONFIG}: no 'trainer.dict_class'")
     dict_class = trainer["dict_class"]
-    state = load_torch(folder / AE)
-    architecture, weights = _weights(dict_class, state, folder / AE)
+    state = load_torch(file)
+    architecture, weights = _weights(dict_class, state, file)
     w_enc = weights["W_enc"]
     d_in, d_sae = (int(n) for n in w_enc.shape)
     submodule = str(trainer.get("submodule_name", ""))
@@ -120,7 +153,7 @@ def load_dictionary_learning(path: Path) -> SparseCoder:
         hook_name=hook,
         model_name=str(trainer["lm_name"]) if trainer.get("lm_name") else None,
         dtype=str(w_enc.dtype).removeprefix("torch."),
-        sha256=file_sha256(folder / AE)[:16],
+        sha256=file_sha256(file)[:16],
         # JumpReluAutoEncoder.apply_b_dec_to_input is False and not saved in its state dict.
         apply_b_dec_to_input=dict_class != "JumpReluAutoEncoder",
         k=k if architecture == "topk" else None,
@@ -134,8 +167,10 @@ FORMATS.add(
     CheckpointFormat(
         name="dictionary_learning",
         detect=_detect,
+        by_name=_by_name,
         load=load_dictionary_learning,
-        expects=f"a folder with {AE} + {CONFIG} (trainer.dict_class)",
+        expects=f"a folder with {AE} + {CONFIG} (trainer.dict_class); {AE} holds one of "
+        + "; ".join(f"{cls}: {', '.join(sorted(keys))}" for cls, keys in _CLASS_KEYS.items()),
         example="autointerp inspect saebench/resid_post_layer_12/trainer_0",
     ),
 )

@@ -1,5 +1,7 @@
-"""Checkpoint formats behind a registry: each format knows how to recognise a path (cheaply,
-from file names) and how to load it into a :class:`SparseCoder`.
+"""Checkpoint formats behind a registry: each format knows how to recognise a path by what it
+holds (file names, and the tensor names and shapes read from the weight files' headers, see
+:mod:`autointerp.saes.probe`) and how to load it into a :class:`SparseCoder`. ``sae_format``
+(``--sae-format``) skips detection and forces one format.
 
 A checkpoint spec is one of:
 
@@ -20,10 +22,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from autointerp.errors import CheckpointError
+from autointerp.errors import CheckpointError, ConfigError
 from autointerp.paths import package_data
 from autointerp.registry import Registry
 from autointerp.saes.base import SparseCoder
+from autointerp.saes.probe import Probe
 
 __all__ = [
     "FORMATS",
@@ -41,12 +44,16 @@ DEMO_NAME = "demo"
 @dataclass(frozen=True)
 class CheckpointFormat:
     name: str
-    detect: Callable[[Path], bool]
-    """True when ``path`` looks like this format (cheap: file names only)."""
+    detect: Callable[[Probe], bool]
+    """True when the probed path holds this format (file names, tensor names and shapes;
+    headers only)."""
+    by_name: Callable[[Path], bool]
+    """True when the file names alone look like this format: the fallback when no format
+    recognises the content (a damaged file then gets the loader's own error)."""
     load: Callable[[Path], SparseCoder]
     """Load and validate; raise CheckpointError naming the file and the problem."""
     expects: str
-    """What files this format expects (for error messages and the README)."""
+    """What files and tensors this format expects (for error messages and the README)."""
     example: str = ""
 
 
@@ -68,21 +75,63 @@ def resolve_checkpoint(spec: str | Path) -> Path:
     raise CheckpointError(f"SAE checkpoint {str(spec)!r} does not exist")
 
 
-def detect_format(path: Path) -> CheckpointFormat:
-    for name in FORMATS:
-        fmt = FORMATS.get(name)
-        if fmt.detect(path):
-            return fmt
-    expected = "; ".join(f"{FORMATS.get(n).name}: {FORMATS.get(n).expects}" for n in FORMATS)
-    raise CheckpointError(f"{path} is not a checkpoint autointerp recognises. Expected {expected}")
+def detect_format(path: Path, sae_format: str | None = None) -> CheckpointFormat:
+    """The format ``sae_format`` names, else the one whose content ``path`` holds, else (for
+    a damaged or partial checkpoint) the first whose file names it has."""
+    if sae_format:
+        return FORMATS.get(sae_format)
+    probe = Probe(path)
+    formats = [FORMATS.get(name) for name in FORMATS]
+    matches = [fmt for fmt in formats if fmt.detect(probe)]
+    if len(matches) > 1:
+        names = ", ".join(m.name for m in matches)
+        raise CheckpointError(
+            f"{path} could be any of these checkpoint formats: {names}; pass --sae-format NAME "
+            f"(config field sae_format) to choose one. Found {probe.describe()}"
+        )
+    if matches:
+        return matches[0]
+    named = [fmt for fmt in formats if fmt.by_name(path)]
+    if named:
+        return _named_only(named[0], probe)
+    expected = "\n".join(f"  {fmt.name}: {fmt.expects}" for fmt in formats)
+    raise CheckpointError(
+        f"{path} is not a checkpoint autointerp recognises. Found {probe.describe()}.\n"
+        f"Expected one of (or force one with --sae-format NAME):\n{expected}"
+    )
 
 
-def load_sae(spec: str | Path, *, hook: str | None = None, subject: Any = None) -> SparseCoder:
+def _named_only(fmt: CheckpointFormat, probe: Probe) -> CheckpointFormat:
+    """``fmt`` recognised by file names only: a loading error also says what was found."""
+
+    def load(path: Path) -> SparseCoder:
+        try:
+            return fmt.load(path)
+        except CheckpointError as exc:
+            raise CheckpointError(
+                f"{exc}\n(taken for {fmt.name} by its file names; its content "
+                f"matches no format: {probe.describe()}. {fmt.name} expects {fmt.expects})"
+            ) from None
+
+    return replace(fmt, load=load)
+
+
+def load_sae(
+    spec: str | Path,
+    *,
+    hook: str | None = None,
+    hook_out: str | None = None,
+    sae_format: str | None = None,
+    subject: Any = None,
+) -> SparseCoder:
     """Load the checkpoint ``spec`` (see the module docstring) on CPU in float32.
 
     ``hook`` overrides the hook point the checkpoint names (needed for formats that store
-    none, such as a bare Gemma Scope ``params.npz``). ``subject`` (a loaded SubjectModel) is
-    needed only for ``neurons:`` baselines, whose width comes from the model."""
+    none, such as a bare Gemma Scope ``params.npz``); ``hook_out`` a transcoder's output hook
+    point (needed by steering and the intervention scorer when the checkpoint names none).
+    ``sae_format`` forces a registered format instead of detecting one. ``subject`` (a
+    loaded SubjectModel) is needed only for ``neurons:`` baselines, whose width comes from
+    the model."""
     from autointerp.saes import baselines
 
     text = str(spec)
@@ -90,12 +139,20 @@ def load_sae(spec: str | Path, *, hook: str | None = None, subject: Any = None) 
         sae = baselines.neuron_basis(text, subject)
     elif text.startswith(baselines.RANDOM):
         inner, seed = baselines.parse_random(text)
-        sae = baselines.randomize(load_sae(inner, hook=hook, subject=subject), seed, spec=text)
+        inner_sae = load_sae(inner, hook=hook, sae_format=sae_format, subject=subject)
+        sae = baselines.randomize(inner_sae, seed, spec=text)
     else:
         path = resolve_checkpoint(spec)
-        sae = detect_format(path).load(path)
+        sae = detect_format(path, sae_format).load(path)
     if hook and hook != sae.info.hook_name:
         sae.info = replace(sae.info, hook_name=hook)
+    if hook_out and hook_out != sae.info.hook_name_out:
+        if not sae.info.transcoder:
+            raise ConfigError(
+                f"hook_out={hook_out!r} applies to transcoders only; {sae.info.path} is a "
+                "sparse autoencoder (it writes where it reads)"
+            )
+        sae.info = replace(sae.info, hook_name_out=hook_out)
     if not sae.info.hook_name:
         raise CheckpointError(
             f"{sae.info.path} does not say which hook point it reads; pass --hook "
@@ -104,17 +161,19 @@ def load_sae(spec: str | Path, *, hook: str | None = None, subject: Any = None) 
     return sae
 
 
-def load_saes(spec: str | Path, *, subject: Any = None) -> list[SparseCoder]:
+def load_saes(
+    spec: str | Path, *, subject: Any = None, sae_format: str | None = None
+) -> list[SparseCoder]:
     """Every checkpoint under ``spec``: a sparsify run folder gives one per hook point (to be
     cached together in one forward pass); anything else gives ``[load_sae(spec)]``."""
     text = str(spec)
     if not text.startswith(("neurons:", "random:")):
         path = resolve_checkpoint(spec)
-        if detect_format(path).name == "sparsify":
+        if detect_format(path, sae_format).name == "sparsify":
             from autointerp.saes.sparsify import hookpoint_folders
 
-            return [load_sae(folder) for folder in hookpoint_folders(path)]
-    return [load_sae(spec, subject=subject)]
+            return [load_sae(folder, sae_format="sparsify") for folder in hookpoint_folders(path)]
+    return [load_sae(spec, subject=subject, sae_format=sae_format)]
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -1,6 +1,9 @@
 """Gemma Scope checkpoints: ``params.npz`` (Gemma Scope 1) or ``params.safetensors`` +
 ``config.json`` (Gemma Scope 2) holding ``W_enc, W_dec, b_enc, b_dec, threshold`` of a JumpReLU
-SAE that reads the raw activation (no ``b_dec`` subtraction).
+SAE that reads the raw activation (no ``b_dec`` subtraction). Gemma Scope 1 embedding SAEs
+(``gemma-scope-2b-pt-res/embedding/...``) read ``hook_embed``; as SAELens does, their encoder
+is divided and their decoder multiplied by sqrt(d_in), since they were trained on the
+embedding before Gemma's sqrt(d_model) scaling.
 
 The weight files name no hook point. Gemma Scope 1 releases give it (and the model) by their
 path (``gemma-scope-2b-pt-res/layer_12/width_16k/average_l0_82``); Gemma Scope 2 by the
@@ -13,11 +16,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from autointerp.errors import CheckpointError
+from autointerp.models.hooks import EMBED
 from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder
 from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, read_json
+from autointerp.saes.probe import Probe
 from autointerp.saes.weights import load_npz, load_safetensors
 
 __all__ = ["gemmascope2_hook", "gemmascope_hook", "load_gemmascope"]
@@ -50,7 +56,9 @@ _CANONICAL = {"w_enc": "W_enc", "w_dec": "W_dec", "w_skip": "W_skip"}
 
 
 def _weights_file(path: Path) -> Path | None:
-    if path.is_file() and path.name in (NPZ, SAFETENSORS):
+    """``path`` itself when it is an ``.npz``/``.safetensors`` file, else the folder's
+    params file."""
+    if path.is_file() and path.suffix in (".npz", ".safetensors"):
         return path
     for name in (NPZ, SAFETENSORS):
         if path.is_dir() and (path / name).is_file():
@@ -58,8 +66,17 @@ def _weights_file(path: Path) -> Path | None:
     return None
 
 
-def _detect(path: Path) -> bool:
-    return _weights_file(path) is not None
+def _detect(probe: Probe) -> bool:
+    file = _weights_file(probe.path)
+    if file is None or (file.parent / "cfg.json").is_file():  # cfg.json: SAELens's layout
+        return False
+    names = probe.tensors(file).keys()
+    return bool({"W_enc", "w_enc"} & names) and {"threshold", "b_enc", "b_dec"} <= names
+
+
+def _by_name(path: Path) -> bool:
+    file = _weights_file(path)
+    return file is not None and file.name in (NPZ, SAFETENSORS)
 
 
 def gemmascope_hook(path: Path) -> tuple[str, str | None, str | None]:
@@ -67,13 +84,23 @@ def gemmascope_hook(path: Path) -> tuple[str, str | None, str | None]:
     text = path.as_posix()
     release = _RELEASE.search(text)
     layer = re.search(r"/layer_(\d+)(?:/|$)", text[release.end() :]) if release else None
-    if release is None or layer is None:
+    if release is None or (layer is None and not _is_embedding(path)):
         return "", None, None
     size, variant, site = release.group(1).lower(), release.group(2), release.group(3).lower()
     model = f"google/gemma-2-{size}" + ("-it" if variant.lower() == "it" else "")
+    if layer is None:
+        return EMBED, None, model
     hook = f"blocks.{layer.group(1)}.{_SITES[site]}"
     out = f"blocks.{layer.group(1)}.hook_mlp_out" if site == "transcoders" else None
     return hook, out, model
+
+
+def _is_embedding(path: Path) -> bool:
+    """A Gemma Scope 1 embedding SAE (``gemma-scope-2b-pt-res/embedding/width_4k/...``)."""
+    release = _RELEASE.search(path.as_posix())
+    if release is None or release.group(3).lower() != "res":
+        return False
+    return re.search(r"/embedding(?:/|$)", path.as_posix()[release.end() :]) is not None
 
 
 def _hf_point(point: object) -> str:
@@ -137,6 +164,13 @@ def load_gemmascope(path: Path) -> SparseCoder:
         hook, hook_out, model = gemmascope2_hook(file.parent, cfg)
     else:
         hook, hook_out, model = gemmascope_hook(file.parent)
+    extra: dict[str, Any] = {}
+    if _is_embedding(file.parent) and isinstance(w_dec, torch.Tensor):
+        # As SAELens loads them: trained on the unscaled embedding, read at hook_embed, which
+        # Gemma scales by sqrt(d_model).
+        scale = float(np.sqrt(d_in))
+        weights = {**weights, "W_enc": w_enc / scale, "W_dec": w_dec * scale}
+        extra["embedding_scale"] = scale
     info = SaeInfo(
         path=str(file),
         format="gemmascope",
@@ -150,6 +184,7 @@ def load_gemmascope(path: Path) -> SparseCoder:
         apply_b_dec_to_input=False,
         d_out=d_out if d_out != d_in or hook_out else None,
         hook_name_out=hook_out,
+        extra=extra,
     )
     return ARCHITECTURES.get("jumprelu")(info, weights)
 
@@ -159,8 +194,10 @@ FORMATS.add(
     CheckpointFormat(
         name="gemmascope",
         detect=_detect,
+        by_name=_by_name,
         load=load_gemmascope,
-        expects=f"{NPZ} (or {SAFETENSORS} + {CONFIG}) with W_enc, W_dec, b_enc, b_dec, threshold",
+        expects=f"{NPZ} (or {SAFETENSORS} + {CONFIG}; any .npz/.safetensors file name) with "
+        "W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc, b_dec, threshold [d_sae]",
         example="autointerp inspect gemma-scope-2b-pt-res/layer_12/width_16k/average_l0_82",
     ),
 )

@@ -4,8 +4,10 @@ with ``pre_bias``, ``encoder.weight``, ``latent_bias``, ``decoder.weight`` and t
 input, exactly as ``Autoencoder.from_state_dict`` decides. Loaded with
 ``torch.load(weights_only=True)`` only.
 
-OpenAI's GPT-2 releases are laid out as ``.../resid_post_mlp_v5_32k/autoencoders/8.pt``; the
-hook point and model are read from such paths, otherwise pass ``--hook`` and ``--model``."""
+Recognised by content (those tensor names), whatever the file is called: a state dict saved
+as ``ae.pt`` is OpenAI's when it holds them, dictionary_learning's otherwise. OpenAI's GPT-2
+releases are laid out as ``.../resid_post_mlp_v5_32k/autoencoders/8.pt``; the hook point and
+model are read from such paths, otherwise pass ``--hook`` and ``--model``."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import torch
 from autointerp.errors import CheckpointError
 from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder
 from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256
+from autointerp.saes.probe import TORCH_SUFFIXES, Probe, torch_file
 from autointerp.saes.weights import load_torch
 
 __all__ = ["load_openai"]
@@ -30,8 +33,16 @@ _LOCATIONS = {
 }
 
 
-def _detect(path: Path) -> bool:
-    return path.is_file() and path.suffix in (".pt", ".pth") and path.name != "ae.pt"
+KEYS = frozenset({"pre_bias", "encoder.weight", "latent_bias"})
+
+
+def _detect(probe: Probe) -> bool:
+    file = torch_file(probe.path)
+    return file is not None and probe.has(file, KEYS)
+
+
+def _by_name(path: Path) -> bool:
+    return path.is_file() and path.suffix in TORCH_SUFFIXES and path.name != "ae.pt"
 
 
 def _hook_from_path(path: Path) -> tuple[str, str | None]:
@@ -44,6 +55,11 @@ def _hook_from_path(path: Path) -> tuple[str, str | None]:
 
 
 def load_openai(path: Path) -> SparseCoder:
+    if path.is_dir():
+        file = torch_file(path)
+        if file is None:
+            raise CheckpointError(f"{path}: expected one torch state dict (.pt) in the folder")
+        path = file
     state: dict[str, Any] = load_torch(path)
     missing = [k for k in ("pre_bias", "encoder.weight", "latent_bias") if k not in state]
     if missing:
@@ -101,8 +117,11 @@ FORMATS.add(
     CheckpointFormat(
         name="openai",
         detect=_detect,
+        by_name=_by_name,
         load=load_openai,
-        expects="a .pt state dict with pre_bias, encoder.weight, latent_bias, decoder.weight",
+        expects="a torch state dict (any file name, e.g. 8.pt or ae.pt) with tensors pre_bias "
+        "[d_in], encoder.weight [d_sae, d_in], latent_bias [d_sae], decoder.weight [d_in, d_sae] "
+        "(and activation, activation_state_dict)",
         example="autointerp inspect resid_post_mlp_v5_32k/autoencoders/8.pt",
     ),
 )

@@ -4,10 +4,14 @@
 Reads v6 configs (``architecture`` + ``metadata.hook_name``) and pre-6.0 configs (top-level
 ``hook_name`` or ``hook_point``, ``activation_fn_str``/``activation_fn_kwargs``, boolean
 ``normalize_activations``). Transcoder architectures map onto the plain activation plus
-``d_out``/``hook_name_out`` (and ``W_skip`` for skip transcoders). BatchTopK and Matryoshka
-SAEs are saved by SAELens as ``jumprelu``; their training checkpoints (``topk_threshold``) are
-converted the same way. ``hook_z`` SAEs read the flattened per-head attention outputs, which
-is what autointerp's ``attn.hook_z`` hook gives, so no reshaping is needed."""
+``d_out``/``hook_name_out`` (and ``W_skip`` for skip transcoders); sae-lens 6 does not save
+``hook_name_out``, so unless it can be inferred (MLP input -> MLP output) it stays unknown
+(``''``) and only steering asks for it. Hook names may be TransformerLens names or module
+paths (``model.layers.15``). BatchTopK and Matryoshka SAEs are saved by SAELens as
+``jumprelu``; their training checkpoints (``topk_threshold``) are converted the same way.
+``hook_z`` SAEs read the flattened per-head attention outputs, which is what autointerp's
+``attn.hook_z`` hook gives; with ``hook_head_index=H`` they read head H only, the hook point
+``attn.hook_z:head=H``."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from autointerp.saes.formats import (
     positive_int,
     read_json,
 )
+from autointerp.saes.probe import Probe
 from autointerp.saes.sparsify import is_sparsify_cfg
 from autointerp.saes.weights import load_safetensors, safetensors_dtype
 
@@ -49,7 +54,19 @@ _BATCHTOPK = ("batchtopk", "matryoshka_batchtopk")
 _TRANSCODER_OUT = {"ln2.hook_normalized": "hook_mlp_out", "hook_mlp_in": "hook_mlp_out"}
 
 
-def _detect(path: Path) -> bool:
+def _folder(path: Path) -> Path:
+    return path.parent if path.is_file() and path.name in (WEIGHTS, CFG) else path
+
+
+def _detect(probe: Probe) -> bool:
+    folder = _folder(probe.path)
+    if not folder.is_dir() or not (folder / CFG).is_file() or is_sparsify_cfg(folder / CFG):
+        return False
+    return probe.has(folder / WEIGHTS, frozenset({"W_dec"}))
+
+
+def _by_name(path: Path) -> bool:
+    path = _folder(path)
     if not path.is_dir() or (path / "sae.safetensors").exists():  # that is sparsify's layout
         return False
     if (path / WEIGHTS).exists():
@@ -83,16 +100,30 @@ def _normalization(cfg: dict[str, Any]) -> str:
     return str(value or "none")
 
 
-def _hook_name_out(hook_name: str, found: Any, cfg_path: Path) -> str:
+def _hook_name_out(hook_name: str, found: Any) -> str:
+    """The transcoder's output hook point: as its config names it, inferred from an MLP-input
+    hook, else '' (unknown: what steers refuses and asks for ``hook_out``)."""
     if isinstance(found, str) and found:
         return found
     for suffix_in, suffix_out in _TRANSCODER_OUT.items():
         if hook_name.endswith(suffix_in):
             return hook_name[: -len(suffix_in)] + suffix_out
-    raise CheckpointError(
-        f"{cfg_path}: a transcoder needs metadata.hook_name_out (the hook point it predicts); "
-        f"it cannot be inferred from hook_name {hook_name!r}"
-    )
+    return ""
+
+
+def _hook_name(hook_name: str, head: Any, cfg_path: Path) -> str:
+    """``hook_name``, with ``:head=H`` for an SAE on one head of attn.hook_z (SAELens reads
+    ``activations[:, :, hook_head_index]`` of hook_z's [batch, pos, n_heads, d_head])."""
+    if head is None:
+        return hook_name
+    if not isinstance(head, int) or isinstance(head, bool) or head < 0:
+        raise CheckpointError(f"{cfg_path}: hook_head_index must be an integer >= 0, got {head!r}")
+    if not hook_name.endswith("attn.hook_z"):
+        raise CheckpointError(
+            f"{cfg_path}: hook_head_index={head} is supported on blocks.<L>.attn.hook_z "
+            f"(one head's output), not on {hook_name!r}"
+        )
+    return f"{hook_name}:head={head}"
 
 
 def _sparsity_summary(path: Path, d_sae: int) -> dict[str, Any]:
@@ -150,11 +181,6 @@ def saelens_info(path: Path) -> SaeInfo:
     head = _first(
         meta.get("hook_head_index"), cfg.get("hook_head_index"), cfg.get("hook_point_head_index")
     )
-    if head is not None:
-        raise CheckpointError(
-            f"{cfg_path}: hook_head_index={head} (an SAE on one attention head) is not "
-            "supported; autointerp reads all heads of attn.hook_z"
-        )
     saelens_arch = _saelens_architecture(cfg)
     arch, transcoder = _architecture(saelens_arch, cfg_path)
     k = None
@@ -167,7 +193,7 @@ def saelens_info(path: Path) -> SaeInfo:
         architecture=arch,
         d_in=d_in,
         d_sae=d_sae,
-        hook_name=hook_name,
+        hook_name=_hook_name(hook_name, head, cfg_path),
         model_name=_first(meta.get("model_name"), cfg.get("model_name")),
         dtype=safetensors_dtype(weights_path, "W_dec"),
         sha256=file_sha256(weights_path)[:16],
@@ -175,12 +201,13 @@ def saelens_info(path: Path) -> SaeInfo:
         normalize_activations=_normalization(cfg),
         k=int(k) if k is not None else None,
         d_out=int(cfg["d_out"]) if transcoder and cfg.get("d_out") else None,
-        hook_name_out=_hook_name_out(hook_name, hook_out, cfg_path) if transcoder else None,
+        hook_name_out=_hook_name_out(hook_name, hook_out) if transcoder else None,
         extra={**_extra(cfg, meta, arch, saelens_arch), **_sparsity_summary(path, d_sae)},
     )
 
 
 def load_saelens(path: Path) -> SparseCoder:
+    path = _folder(path)
     info = saelens_info(path)
     weights = load_safetensors(path / WEIGHTS)
     skip = info.extra["saelens_architecture"] in _SKIP
@@ -228,8 +255,10 @@ FORMATS.add(
     CheckpointFormat(
         name="saelens",
         detect=_detect,
+        by_name=_by_name,
         load=load_saelens,
-        expects=f"a folder with {CFG} + {WEIGHTS}",
+        expects=f"a folder with {CFG} (d_in, d_sae, architecture, hook_name) + {WEIGHTS} "
+        "(W_enc [d_in, d_sae], W_dec [d_sae, d_out], b_enc, b_dec, ...)",
         example="autointerp inspect path/to/saelens_folder   # cfg.json + sae_weights.safetensors",
     ),
 )

@@ -19,6 +19,7 @@ import torch
 from autointerp.errors import CheckpointError
 from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder, check_tensor
 from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, positive_int, read_json
+from autointerp.saes.probe import Probe
 from autointerp.saes.weights import load_safetensors, safetensors_dtype
 
 __all__ = ["hookpoint_folders", "is_sparsify_cfg", "load_sparsify"]
@@ -61,7 +62,12 @@ def hookpoint_folders(path: Path) -> list[Path]:
     return sorted((p for p in path.iterdir() if p.is_dir() and _is_hookpoint(p)), key=_natural)
 
 
-def _detect(path: Path) -> bool:
+def _detect(probe: Probe) -> bool:
+    folders = hookpoint_folders(probe.path)
+    return bool(folders) and probe.has(folders[0] / WEIGHTS, frozenset({"encoder.weight", "W_dec"}))
+
+
+def _by_name(path: Path) -> bool:
     return bool(hookpoint_folders(path))
 
 
@@ -150,8 +156,10 @@ FORMATS.add(
     CheckpointFormat(
         name="sparsify",
         detect=_detect,
+        by_name=_by_name,
         load=load_sparsify,
-        expects=f"a folder with {CFG} + {WEIGHTS} (or a run folder of such folders)",
+        expects=f"a folder with {CFG} (d_in, k) + {WEIGHTS} (encoder.weight [d_sae, d_in], "
+        "encoder.bias, W_dec [d_sae, d_in], b_dec), or a run folder of such folders",
         example="autointerp inspect runs/smollm2/layers.6.mlp",
     ),
 )

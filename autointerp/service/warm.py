@@ -40,6 +40,8 @@ def _key(cfg: RunConfig) -> tuple[Any, ...]:
         cfg.sae,
         _files(cfg.sae),
         cfg.hook,
+        cfg.hook_out,
+        cfg.sae_format,
         cfg.model,
         cfg.cache.device,
         cfg.cache.dtype,

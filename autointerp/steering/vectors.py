@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autointerp.errors import ConfigError, ModelError
+from autointerp.errors import CheckpointError, ConfigError, ModelError
 from autointerp.models.hooks import HookPoint, _target, parse_hook_name
 from autointerp.models.loader import SubjectModel
 from autointerp.saes.base import SparseCoder
@@ -19,8 +19,23 @@ __all__ = ["add_vectors", "steer", "steering_hook", "steering_vector"]
 
 
 def steering_hook(sae: SparseCoder) -> HookPoint:
-    """Where the unit's decoder writes: the SAE's hook point, or a transcoder's output one."""
-    return parse_hook_name(sae.info.hook_name_out or sae.info.hook_name)
+    """Where the unit's decoder writes: the SAE's hook point, or a transcoder's output one.
+    Refused for a transcoder whose checkpoint names no output hook point, and for an SAE on
+    one attention head (its decoder writes one head's slice of attn.hook_z)."""
+    info = sae.info
+    if info.transcoder and not info.hook_name_out:
+        raise CheckpointError(
+            f"{info.path}: steering (the intervention scorer, output explanations) needs the "
+            "hook point this transcoder writes, and its checkpoint names none (no "
+            "hook_name_out); give it with --hook-out HOOK or --set hook_out=HOOK (e.g. "
+            "blocks.15.hook_mlp_out or layers.15.mlp)"
+        )
+    hook = parse_hook_name(info.hook_name_out or info.hook_name)
+    if hook.head is not None:
+        raise ConfigError(
+            f"{info.path}: steering an SAE on one attention head ({hook.name}) is not supported"
+        )
+    return hook
 
 
 def steering_vector(sae: SparseCoder, unit: int) -> torch.Tensor:

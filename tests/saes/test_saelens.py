@@ -434,10 +434,20 @@ def test_w_skip_in_a_plain_sae(tmp_path: Path) -> None:
 
 
 def test_transcoder_without_output_hook(tmp_path: Path) -> None:
+    """sae-lens 6 saves no hook_name_out: the transcoder loads with its output hook unknown
+    (''), and only steering refuses, naming the field and how to give it."""
+    from autointerp.steering import steering_hook
+
     meta = sae_lens.saes.sae.SAEMetadata(hook_name="blocks.3.hook_resid_mid", model_name="m")
     _save_and_reload("transcoder", tmp_path, metadata=meta)
-    msg = _error(tmp_path)
-    assert "hook_name_out" in msg and "blocks.3.hook_resid_mid" in msg
+    sae = load_sae(tmp_path)
+    assert sae.info.transcoder and sae.info.hook_name_out == ""
+    with pytest.raises(CheckpointError) as info:
+        steering_hook(sae)
+    msg = str(info.value)
+    assert "hook_name_out" in msg and "--hook-out" in msg and "hook_out=" in msg
+    given = load_sae(tmp_path, hook_out="blocks.3.hook_mlp_out")
+    assert steering_hook(given).name == "blocks.3.hook_mlp_out"
 
 
 def test_transcoder_output_hook_inferred_from_mlp_input(tmp_path: Path) -> None:
@@ -446,12 +456,18 @@ def test_transcoder_output_hook_inferred_from_mlp_input(tmp_path: Path) -> None:
     assert load_sae(tmp_path).info.hook_name_out == "blocks.5.hook_mlp_out"
 
 
-def test_single_head_sae_is_refused(tmp_path: Path) -> None:
+def test_single_head_sae_reads_its_head(tmp_path: Path) -> None:
     meta = sae_lens.saes.sae.SAEMetadata(
         hook_name="blocks.0.attn.hook_z", hook_head_index=2, model_name="m"
     )
     _save_and_reload("standard", tmp_path, metadata=meta)
-    assert "hook_head_index=2" in _error(tmp_path)
+    assert load_sae(tmp_path).info.hook_name == "blocks.0.attn.hook_z:head=2"
+    meta = sae_lens.saes.sae.SAEMetadata(
+        hook_name="blocks.0.hook_resid_post", hook_head_index=2, model_name="m"
+    )
+    _save_and_reload("standard", tmp_path / "resid", metadata=meta)
+    msg = _error(tmp_path / "resid")
+    assert "hook_head_index=2" in msg and "attn.hook_z" in msg
 
 
 def test_corrupt_safetensors(tmp_path: Path) -> None:
