@@ -24,6 +24,7 @@ from autointerp.errors import CheckpointError
 from autointerp.saes.architectures.itda import ITDASAE
 from autointerp.saes.base import SaeInfo, check_tensor
 from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256
+from autointerp.saes.probe import Probe
 from autointerp.saes.weights import load_torch_tensor
 
 __all__ = ["ATOMS", "ATOM_INDICES", "DEFAULT_K", "METADATA", "load_itda"]
@@ -38,7 +39,7 @@ def _folder(path: Path) -> Path:
     return path.parent if path.is_file() else path
 
 
-def _detect(path: Path) -> bool:
+def _by_name(path: Path) -> bool:
     """A folder (or one of its three files) holding ``atoms.pt``, or ``metadata.yaml`` next to
     ``atom_indices.pt`` (so that a missing ``atoms.pt`` is reported as such)."""
     folder = _folder(path)
@@ -46,6 +47,18 @@ def _detect(path: Path) -> bool:
         return False
     return (folder / ATOMS).is_file() or (
         (folder / METADATA).is_file() and (folder / ATOM_INDICES).is_file()
+    )
+
+
+def _detect(probe: Probe) -> bool:
+    """By content: ``atoms.pt`` holds one bare tensor (not a state dict) next to
+    ``metadata.yaml``."""
+    folder = _folder(probe.path)
+    if probe.path.is_file() and probe.path.name not in (ATOMS, ATOM_INDICES, METADATA):
+        return False
+    atoms = folder / ATOMS
+    return (
+        atoms.is_file() and (folder / METADATA).is_file() and probe.tensors(atoms) == {"": "Tensor"}
     )
 
 
@@ -147,6 +160,7 @@ FORMATS.add(
     CheckpointFormat(
         name="itda",
         detect=_detect,
+        by_name=_by_name,
         load=load_itda,
         expects=f"a folder with {ATOMS} + {METADATA} (+ {ATOM_INDICES}), as ITDA's train.py saves",
         example="autointerp inspect artifacts/runs/abcd1234",

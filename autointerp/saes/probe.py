@@ -118,6 +118,11 @@ class Probe:
             SafetensorError,
         ) as exc:
             self._errors[file] = f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
+        except Exception as exc:
+            # A probe never raises: torch's weights-only unpickler fails on arbitrary bytes
+            # (a YAML or text file) with IndexError, KeyError, TypeError, ...; such a file is
+            # then simply not a weights file; the reason is kept for the error message.
+            self._errors[file] = f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
         self._read[file] = found
         return found
 

@@ -104,6 +104,18 @@ def test_torch_file_of_no_known_layout(tmp_path: Path) -> None:
     assert "missing pre_bias, encoder.weight, latent_bias" in msg
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("notes.yaml", b"k: 32\nlayer: 3\n"), ("sae.bin", b"\x80\x02garbage"), ("empty.pt", b"")],
+)
+def test_a_file_that_is_no_weights_file(tmp_path: Path, name: str, content: bytes) -> None:
+    """Any bytes (text, a broken pickle, nothing) give a CheckpointError naming the file, never
+    the unpickler's own IndexError or KeyError."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert name in _error(path)
+
+
 def test_named_like_a_format_but_holding_something_else(tmp_path: Path) -> None:
     """File names alone still pick the loader (its error is the most precise), and the error
     adds what the files hold."""
