@@ -113,9 +113,11 @@ def add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
     """--sae-format and --hook-out (every command that loads a checkpoint)."""
     parser.add_argument(
         "--sae-format",
+        "--format",
+        dest="sae_format",
         metavar="NAME",
         help="Load the checkpoint as this format (see 'autointerp list') instead of detecting "
-        "it from the tensors its files hold.",
+        "it from the tensors its files hold (--format is the same option).",
     )
     parser.add_argument(
         "--hook-out",

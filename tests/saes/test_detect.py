@@ -167,3 +167,5 @@ def test_sae_format_in_the_config_and_on_the_command_line(tmp_path: Path) -> Non
     submit = argparse.ArgumentParser()
     add_run_options(submit, service=True)  # 'submit' takes the same options
     assert config_from_args(submit.parse_args(["--sae-format", "openai"])).sae_format == "openai"
+    # --format is the same option (the spelling; 'scores' and 'export' keep theirs).
+    assert config_from_args(parser.parse_args(["--format", "openai"])).sae_format == "openai"
