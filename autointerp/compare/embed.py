@@ -24,7 +24,6 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,8 @@ from autointerp.errors import (
 )
 from autointerp.llm.failures import MalformedReply, attempt_sync
 from autointerp.llm.retry import RetryPolicy
+from autointerp.models.embedder import MINILM, Embedder, encoder, sentence_model
 from autointerp.registry import Registry
-from autointerp.sampling.embed import Embedder, check_embedder, minilm_embedder
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -115,48 +114,21 @@ def _unit(vectors: np.ndarray, n: int, where: str) -> np.ndarray:
 
 @EMBEDDERS.register("minilm")
 def _minilm(_arg: str, opts: EmbedderOptions) -> NamedEmbedder:
-    try:
-        check_embedder()
-    except ConfigError as exc:
-        raise ConfigError(f"--embedder minilm needs sentence embeddings: {exc}") from None
-    return NamedEmbedder("minilm", minilm_embedder(batch_size=opts.batch_size))
+    return NamedEmbedder(
+        "minilm", encoder(sentence_model(MINILM, "--embedder minilm"), opts.batch_size)
+    )
 
 
 @EMBEDDERS.register("st")
 def _sentence_transformers(name: str, opts: EmbedderOptions) -> NamedEmbedder:
-    model = _load_st(name)
+    hint = "; or use 'minilm' or 'openai:<model>'"
+    embed = encoder(sentence_model(name, f"--embedder {name!r}", hint), opts.batch_size)
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, int(model.get_sentence_embedding_dimension() or 0)), np.float32)
-        out = model.encode(
-            list(texts),
-            batch_size=opts.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return _unit(out, len(texts), f"sentence-transformers model {name!r}")
+    def unit(texts: Sequence[str]) -> np.ndarray:
+        out = embed(texts)
+        return _unit(out, len(texts), f"sentence-transformers model {name!r}") if texts else out
 
-    return NamedEmbedder(f"st:{name}", embed)
-
-
-@lru_cache(maxsize=2)
-def _load_st(name: str) -> Any:
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise ConfigError(
-            f"--embedder {name!r} needs sentence-transformers: pip install sentence-transformers"
-        ) from None
-    try:
-        return SentenceTransformer(name, device="cpu", local_files_only=True)
-    except Exception as exc:  # any load failure means the name is unusable offline
-        raise ConfigError(
-            f"--embedder {name!r} cannot be loaded offline as a sentence-transformers model "
-            f"(expected a local path or a model already in the Hugging Face cache; or use "
-            f"'minilm' or 'openai:<model>'): {type(exc).__name__}: {exc}"
-        ) from None
+    return NamedEmbedder(f"st:{name}", unit)
 
 
 @EMBEDDERS.register("openai")
