@@ -41,6 +41,7 @@ from autointerp.llm.failures import MalformedReply, attempt_sync
 from autointerp.llm.retry import RetryPolicy
 from autointerp.models.embedder import MINILM, Embedder, encoder, sentence_model
 from autointerp.registry import Registry
+from autointerp.store.atomic import atomic_parquet
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -222,12 +223,4 @@ def _write_cache(path: Path, store: dict[str, np.ndarray]) -> None:
     df = pd.DataFrame({"key": list(store), "vector": [v.tolist() for v in store.values()]})
     schema = pa.schema([("key", pa.string()), ("vector", pa.list_(pa.float32()))])
     table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp)
-        tmp.replace(path)
-    except OSError as exc:
-        raise StoreError(f"cannot write the embedding cache {path}: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_parquet(path, table, what=f"the embedding cache {path}")

@@ -16,19 +16,17 @@ renamed into place.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from autointerp.compare.core import Comparison, PairResult
 from autointerp.compare.sources import Checkpoint
 from autointerp.errors import ConfigError, StoreError
-from autointerp.store.atomic import atomic_write
+from autointerp.store.atomic import atomic_parquet, atomic_text, atomic_write
 
 __all__ = ["PAIRS_SCHEMA", "pairs_frame", "write_report"]
 
@@ -123,13 +121,6 @@ def pairs_frame(comparison: Comparison) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    try:
-        atomic_write(path, write)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc}") from exc
-
-
 def _figure(width: float, height: float) -> Any:
     try:
         from matplotlib.figure import Figure
@@ -182,7 +173,7 @@ def plot_pair(pair: PairResult, path: Path) -> None:
             "decoder directions\n(latents with explanations)",
             "cosine similarity of decoder directions",
         )
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), what=str(path))
 
 
 def _matrix(ax: Any, values: np.ndarray, labels: list[str], title: str) -> Any:
@@ -216,7 +207,7 @@ def plot_heatmap(comparison: Comparison, path: Path) -> None:
     )
     fig.suptitle(f"explanations compared with {comparison.embedder}", fontsize=10)
     fig.colorbar(shown, ax=[left, right], shrink=0.8)
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), what=str(path))
 
 
 def write_report(comparison: Comparison, out: Path | str) -> dict[str, Path]:
@@ -229,7 +220,7 @@ def write_report(comparison: Comparison, out: Path | str) -> dict[str, Path]:
         raise StoreError(f"cannot create the output folder {folder}: {exc}") from exc
     files: dict[str, Path] = {"pairs": folder / "pairs.parquet"}
     table = pa.Table.from_pandas(pairs_frame(comparison), PAIRS_SCHEMA, preserve_index=False)
-    _atomic(files["pairs"], lambda tmp: pq.write_table(table, tmp))
+    atomic_parquet(files["pairs"], table, what=str(files["pairs"]))
     summary = comparison.summary()
     for pair, entry in zip(comparison.pairs, summary["pairs"], strict=True):
         name = f"hist_{pair.a.sha[:8]}_{pair.b.sha[:8]}"
@@ -243,5 +234,5 @@ def write_report(comparison: Comparison, out: Path | str) -> dict[str, Path]:
     summary["files"] = {k: p.name for k, p in files.items()} | {"summary": "summary.json"}
     files["summary"] = folder / "summary.json"
     text = json.dumps(summary, indent=2, sort_keys=False) + "\n"
-    _atomic(files["summary"], lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_text(files["summary"], text, what=str(files["summary"]))
     return files

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from autointerp.errors import InteropError
-from autointerp.store.atomic import atomic_write
+from autointerp.store.atomic import atomic_bytes
 
 __all__ = ["InteropFormat", "Options", "RunData", "load_run", "write_bytes", "write_jsonl"]
 
@@ -168,7 +168,7 @@ def layer_of(hook_name: str) -> str:
 
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (parents created)."""
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    atomic_bytes(path, data)
     return path
 
 

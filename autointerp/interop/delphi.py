@@ -33,6 +33,7 @@ from autointerp.interop.base import (
     rows_of,
     write_bytes,
 )
+from autointerp.store.atomic import atomic_write
 
 __all__ = ["DelphiFormat"]
 
@@ -117,10 +118,7 @@ class DelphiFormat(InteropFormat):
             latents["fire_count"].to_numpy()
         )
         path = to / "log" / "hookpoint_firing_counts.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save({module: counts}, tmp)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: torch.save({module: counts}, tmp))
         return [*files, path]
 
     def read(self, path: Path, options: Options) -> pd.DataFrame:

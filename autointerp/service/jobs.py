@@ -22,7 +22,6 @@ under ``<out>/.autointerp/``, so a rerun resumes and repairs too.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ from autointerp.store.files import (
     glob,
     read_json,
     store_path,
-    write_text,
+    write_json,
 )
 
 __all__ = ["JobNotFoundError", "JobStore", "job_id_for", "write_json"]
@@ -50,12 +49,6 @@ class JobNotFoundError(UserInputError):
 def job_id_for(cfg: RunConfig) -> str:
     """The job id of a run config (stable: the same config is the same job)."""
     return f"j{cfg.fingerprint()[:15]}"
-
-
-def write_json(path: StorePath, data: Any) -> None:
-    """Write JSON atomically (locally temp file + rename, on an object store one PUT):
-    readers never see half a file."""
-    write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _now() -> str:

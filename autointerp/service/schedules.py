@@ -220,22 +220,16 @@ def _rescore_config(
     entry: Entry, store_root: Path, results: Path | str, manifest: dict[str, Any]
 ) -> RunConfig:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from autointerp.store import read_table
-    from autointerp.store.atomic import atomic_write
+    from autointerp.store.atomic import atomic_parquet
 
     run_id = manifest["run_id"]
     path = store_root / "schedules" / entry.name / f"{run_id}-explanations.parquet"
     if not path.is_file():
         expl = read_table(results, "explanations", run_id=run_id)
         expl = expl[expl["status"] == "ok"][["latent", "explanation_id", "explanation"]]
-        table = pa.Table.from_pandas(expl, preserve_index=False)
-
-        def write(tmp: Path) -> None:
-            pq.write_table(table, tmp)
-
-        atomic_write(path, write)
+        atomic_parquet(path, pa.Table.from_pandas(expl, preserve_index=False))
     data = deep_merge(manifest["config"], entry.config)
     data["explanations"] = str(path)
     return RunConfig.from_dict(data)

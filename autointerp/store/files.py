@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autointerp.errors import StoreError
-from autointerp.store.atomic import atomic_parquet, atomic_write
+from autointerp.store.atomic import atomic_bytes, atomic_parquet, json_text
 from autointerp.store.remote import filesystem, is_url
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "save_npz",
     "store_path",
     "write_bytes",
+    "write_json",
     "write_parquet",
     "write_text",
 ]
@@ -187,11 +188,17 @@ def write_bytes(path: StorePath, data: bytes) -> None:
         path.write_bytes(data)
         return
     with guard(path, "write"):
-        atomic_write(path, lambda tmp: tmp.write_bytes(data))
+        atomic_bytes(path, data)
 
 
 def write_text(path: StorePath, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: StorePath, data: Any) -> None:
+    """Write ``data`` as JSON (:func:`~autointerp.store.atomic.json_text`), atomically
+    (locally temp file + rename, on an object store one PUT)."""
+    write_text(path, json_text(data))
 
 
 def read_text(path: StorePath) -> str:

@@ -9,7 +9,6 @@ files in the same directory are never touched.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autointerp.errors import StoreError
-from autointerp.store.atomic import atomic_parquet, atomic_write
+from autointerp.store.atomic import atomic_parquet, atomic_text, json_text
 from autointerp.store.remote import filesystem, is_url
 from autointerp.store.schema import KEYS, SCHEMAS
 
@@ -62,7 +61,7 @@ class RunWriter:
 
     def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Write every table, then the manifest; returns table -> path (or URL)."""
-        text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+        text = json_text(manifest)
         if self.url is not None:
             return self._commit_remote(self.url, text)
         if self.root.exists() and not self.root.is_dir():
@@ -74,7 +73,7 @@ class RunWriter:
                 atomic_parquet(path, table)
                 written[name] = path
             manifest_path = self.root / "runs" / f"{self.run_id}.json"
-            atomic_write(manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            atomic_text(manifest_path, text)
             written["runs"] = manifest_path
         except OSError as exc:
             raise StoreError(f"cannot write results under {self.root}: {exc}") from exc
