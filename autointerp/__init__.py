@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from autointerp import primary_metrics as _primary_metrics
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -35,3 +37,11 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'autointerp' has no attribute {name!r}")
+
+
+def _load_scorers() -> None:
+    """Import the scorer plugins, which declare their primary metrics on registering."""
+    importlib.import_module("scorers")
+
+
+_primary_metrics.add_loader(_load_scorers)

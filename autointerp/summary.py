@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from autointerp.primary_metrics import primary_metric
 from autointerp.store.schema import SCORED
 
 __all__ = ["SCORE_COLUMNS", "query_scores", "scores_page", "summary_table", "usage_line"]
@@ -18,13 +19,6 @@ SHORT = {
     "mean_delta": "delta",
     "balanced_accuracy": "bal.acc",
 }
-
-
-def primary_metric(scorer: str) -> str:
-    """The metric that summarises ``scorer`` (AUROC unless the scorer says otherwise)."""
-    from scorers import SCORERS
-
-    return SCORERS.get(scorer).primary_metric if scorer in SCORERS.names() else "auroc"
 
 
 def primary_score(df: pd.DataFrame) -> pd.Series:

@@ -32,6 +32,7 @@ import numpy as np
 from autointerp.config import ScoringConfig
 from autointerp.errors import ConfigError
 from autointerp.llm.base import LLM, Messages
+from autointerp.primary_metrics import declare as declare_primary_metric
 from autointerp.prompts import load_template
 from autointerp.records import Explanation, LatentRecord
 from autointerp.registry import Registry
@@ -127,7 +128,8 @@ class Scorer(ABC):
     needs_model: bool = False
     """True when the scorer runs the subject model and the SAE (``ctx.subject``/``ctx.sae``)."""
     primary_metric: str = "auroc"
-    """The metric column that summarises this scorer (summaries, ``--min-score``)."""
+    """The metric column that summarises this scorer (summaries, ``--min-score``, the API's
+    ``score``); registering the scorer declares it to :mod:`autointerp.primary_metrics`."""
 
     @abstractmethod
     def score(
@@ -377,4 +379,12 @@ def _finish(
     )
 
 
-SCORERS: Registry[type[Scorer]] = Registry("scorer")
+class _ScorerRegistry(Registry[type[Scorer]]):
+    """Registering a scorer also declares its primary metric where the store reads it."""
+
+    def add(self, name: str, obj: type[Scorer]) -> None:
+        super().add(name, obj)
+        declare_primary_metric(name, obj.primary_metric)
+
+
+SCORERS: Registry[type[Scorer]] = _ScorerRegistry("scorer")

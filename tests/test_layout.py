@@ -72,3 +72,26 @@ def test_every_module_imports() -> None:
         for path in sorted((ROOT / package).rglob("*.py")):
             module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
             importlib.import_module(module.removesuffix(".__init__"))
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module an ``import`` or ``from ... import`` statement in ``path`` names."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_storage_never_imports_the_scorer_plugins() -> None:
+    """The store (and the primary-metric registry it reads) sits below ``scorers``."""
+    assert "scorers" in _imported_modules(ROOT / "autointerp" / "pipeline.py"), "the scan works"
+    paths = sorted((ROOT / "autointerp" / "store").rglob("*.py"))
+    paths.append(ROOT / "autointerp" / "primary_metrics.py")
+    for path in paths:
+        bad = {m for m in _imported_modules(path) if m.split(".")[0] == "scorers"}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

@@ -53,9 +53,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    from autointerp.store.duck import primary_metrics
+    from autointerp.primary_metrics import primary_metrics
 
-    primary_metrics()  # load the scorer registry once, before the first query
+    primary_metrics()  # import the scorer plugins once, before the first query
     yield
 
 

@@ -42,7 +42,7 @@ _OFFSET = Query(0, ge=0)
 @router.get("/scorers", response_model=Listing, summary="Scorers and their primary metric")
 def scorers_list() -> Listing:
     """Every registered scorer and the metric that ``score`` means for it."""
-    from autointerp.store.duck import primary_metrics
+    from autointerp.primary_metrics import primary_metrics
 
     items = [{"scorer": k, "primary_metric": v} for k, v in sorted(primary_metrics().items())]
     return Listing(total=len(items), items=items)

@@ -308,7 +308,7 @@ class NeuronpediaRows:
         return out
 
     def score_rows(self) -> list[dict[str, Any]]:
-        from autointerp.store.duck import primary_metrics
+        from autointerp.primary_metrics import primary_metrics
         from autointerp.store.schema import SCORED
 
         ok = self.run.ok_explanations()[["latent", "explanation_id"]]

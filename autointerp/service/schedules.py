@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from autointerp.config import RunConfig
-from autointerp.config_dicts import deep_merge
+from autointerp.config_dicts import assign_dotted, deep_merge
 from autointerp.errors import ConfigError
 
 __all__ = ["ACTIONS", "Entry", "export_entry", "load_schedule", "parse_every"]
@@ -80,11 +80,7 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     and dotted keys both work)."""
     out: dict[str, Any] = {}
     for key, value in flat.items():
-        node = out
-        *parts, last = key.split(".")
-        for part in parts:
-            node = node.setdefault(part, {})
-        node[last] = _nest(value) if isinstance(value, dict) else value
+        assign_dotted(out, key, _nest(value) if isinstance(value, dict) else value)
     return out
 
 
@@ -107,8 +103,8 @@ def _entry(raw: Any, where: str) -> Entry:
         raise ConfigError(f"{where}: give exactly one of 'cron' or 'every'")
     if cron is not None:
         _check_cron(str(cron), f"{where}.cron")
-    config = _nest(raw.get("config") or {})
     try:
+        config = _nest(raw.get("config") or {})
         RunConfig.from_dict(config)
     except ConfigError as exc:
         raise ConfigError(f"{where}.config: {exc}") from exc

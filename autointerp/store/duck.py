@@ -18,32 +18,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autointerp.errors import StoreError
+from autointerp.primary_metrics import DEFAULT, primary_metrics
 from autointerp.store.remote import filesystem, is_url
 from autointerp.store.schema import KEYS, SCHEMAS
 
-__all__ = ["METRICS", "Store", "cols", "open_store", "primary_metrics", "score_sql"]
+__all__ = ["METRICS", "Store", "cols", "open_store", "score_sql"]
 
 METRICS = tuple(n for n in SCHEMAS["scores"].names if f"{n}_ci_low" in SCHEMAS["scores"].names)
 """Metric columns of the scores table (each with _ci_low / _ci_high)."""
 _NEWEST = "created_at DESC NULLS LAST, filename DESC, file_row_number DESC"
 
 
-@functools.cache
-def primary_metrics() -> dict[str, str]:
-    """Registered scorer -> the metric that summarises it (every other scorer: AUROC)."""
-    from scorers import SCORERS
-
-    return {name: SCORERS.get(name).primary_metric for name in SCORERS.names()}
-
-
 def score_sql() -> str:
-    """SQL for a scores row's primary metric."""
+    """SQL for a scores row's primary metric (the one :mod:`autointerp.summary` reads)."""
     cases = [
         f"WHEN '{name}' THEN {metric}"
         for name, metric in sorted(primary_metrics().items())
-        if metric != "auroc" and metric in METRICS
+        if metric != DEFAULT and metric in METRICS
     ]
-    return f"(CASE scorer {' '.join(cases)} ELSE auroc END)" if cases else "auroc"
+    return f"(CASE scorer {' '.join(cases)} ELSE {DEFAULT} END)" if cases else DEFAULT
 
 
 def cols(names: Sequence[str]) -> str:

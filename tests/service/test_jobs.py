@@ -82,6 +82,11 @@ def test_the_example_schedule_parses() -> None:
             'name = "a"\naction = "rescore"\nevery = "1h"\nrun_id = "r"\n[entry.config]\nlatnts = "1"',
             "config",
         ),
+        (
+            'name = "a"\naction = "rescore"\nevery = "1h"\nrun_id = "r"\n[entry.config]\n'
+            'latents = "1"\n"latents.x" = 2',
+            "config: latents.x: 'latents' is not a config section",
+        ),
     ],
 )
 def test_schedule_mistakes_name_the_entry_and_key(tmp_path: Path, body: str, message: str) -> None:

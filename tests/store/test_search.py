@@ -225,3 +225,52 @@ def test_cli_scores_filters_sort_and_pages(store: Path) -> None:
     assert "names of dogs" in table.stdout
     bad = _cli("--out", str(store), "--sort", "nope")
     assert bad.returncode == 2 and "sort 'nope': expected one of" in bad.stderr
+
+
+def test_pandas_and_sql_agree_on_every_scorers_primary_metric(tmp_path: Path) -> None:
+    """Each registered scorer's rows hold a different value in every metric column: the
+    SQL ``score`` and :func:`autointerp.summary.primary_score` pick the same one."""
+    from autointerp.primary_metrics import primary_metric
+    from autointerp.store import RunWriter
+    from autointerp.store.duck import METRICS
+    from autointerp.summary import primary_score
+    from scorers import SCORERS
+
+    prov = {"run_id": "r", "model": "m", "sae_sha256": SHA_A, "seed": 0, "created_at": T0}
+    prov |= {"hook_name": "blocks.1.hook_resid_post"}
+    rows = [
+        score_row(i, scorer, 0.0) | {m: 0.01 * (j + 1) + 0.1 * i for j, m in enumerate(METRICS)}
+        for i, scorer in enumerate(SCORERS.names())
+    ]
+    writer = RunWriter(tmp_path, "r")
+    writer.add("scores", frame("scores", rows, prov))
+    writer.commit({"run_id": "r", "created_at": T0.isoformat()})
+    _, sql = search_scores(tmp_path, limit=None, sort="key")
+    pandas = read_table(tmp_path, "scores").sort_values(["latent", "scorer"])
+    assert sql["scorer"].tolist() == pandas["scorer"].tolist() == SCORERS.names()
+    assert sql["score"].tolist() == primary_score(pandas).tolist()
+    for scorer, score, row in zip(sql["scorer"], sql["score"], rows, strict=True):
+        assert score == row[primary_metric(scorer)] == row[SCORERS.get(scorer).primary_metric]
+    assert len(set(sql["score"].round(6))) == len(SCORERS.names())
+
+
+def test_a_fresh_process_knows_every_primary_metric_before_importing_scorers() -> None:
+    """The store never imports the scorers; the loader the package adds does, on first read."""
+    code = (
+        "import json, sys\n"
+        "from autointerp.store.duck import score_sql\n"
+        "from autointerp.summary import primary_score\n"
+        "before = 'scorers' in sys.modules\n"
+        "from autointerp.primary_metrics import primary_metrics\n"
+        "print(json.dumps([before, primary_metrics(), score_sql()]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    before, metrics, sql = json.loads(out.stdout)
+    from autointerp.store.duck import score_sql
+    from scorers import SCORERS
+
+    assert before is False
+    assert metrics == {name: SCORERS.get(name).primary_metric for name in SCORERS.names()}
+    assert sql == score_sql() and "WHEN 'simulation' THEN correlation" in sql
