@@ -234,6 +234,7 @@ def service_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         redis.stop()
 
 
+@pytest.mark.slow
 def test_submit_records_out_and_no_progress_hides_progress_lines(
     service_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -270,6 +271,7 @@ def test_submit_with_out_records_nothing_when_redis_is_down(tmp_path: Path) -> N
     assert list((tmp_path / "store" / "jobs").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_submit_refuses_to_move_a_finished_job(service_env: dict[str, str], tmp_path: Path) -> None:
     from autointerp.service.jobs import JobStore, write_json
 

@@ -127,6 +127,7 @@ def all_kinds(setup: Setup) -> tuple[SamplingConfig, list[LatentRecord]]:
     return sampling, setup.records(sampling, units)
 
 
+@pytest.mark.slow
 def test_the_unit_is_zero_on_every_negative(all_kinds: tuple[SamplingConfig, list]) -> None:
     _sampling, records = all_kinds
     roles = set()
@@ -140,6 +141,7 @@ def test_the_unit_is_zero_on_every_negative(all_kinds: tuple[SamplingConfig, lis
     assert roles == {"nonactivating", "hard_neighbour", "hard_similar"}
 
 
+@pytest.mark.slow
 def test_similar_negatives_are_closer_than_random_ones(
     all_kinds: tuple[SamplingConfig, list],
 ) -> None:
@@ -185,6 +187,7 @@ def test_crops_keep_the_peak_at_peak_position(setup: Setup) -> None:
     assert unclamped > 0
 
 
+@pytest.mark.slow
 def test_run_stores_and_scores_hard_negatives(setup: Setup, tmp_path: Path) -> None:
     expl = tmp_path / "explanations.csv"
     pd.DataFrame({"latent": [setup.a], "explanation": ["something"]}).to_csv(expl, index=False)
