@@ -132,6 +132,7 @@ def test_bad_themes_are_rejected_with_a_reason(theme: str, reason: str) -> None:
     assert found is not None and reason in found
 
 
+@pytest.mark.slow
 def test_a_paraphrase_is_accepted_only_for_its_own_latent() -> None:
     pytest.importorskip("sentence_transformers")
     family, cities = compute_facts(family_record()), compute_facts(RECORD)
@@ -142,6 +143,7 @@ def test_a_paraphrase_is_accepted_only_for_its_own_latent() -> None:
     assert check_theme("names of cities", cities, "", similar=similar) is None
 
 
+@pytest.mark.slow
 def test_grounded_stores_accepted_themes_with_evidence_and_falls_back_to_stats() -> None:
     pytest.importorskip("sentence_transformers")
     records = [family_record(3), RECORD]

@@ -53,6 +53,7 @@ def test_registered() -> None:
     assert SCORERS.get("embedding") is EmbeddingScorer
 
 
+@pytest.mark.slow
 def test_right_explanation_beats_wrong(tokenizer: Any) -> None:
     record = digit_record(tokenizer)
     pairs = [(record, explanation(RIGHT, 0, 0)), (record, explanation(WRONG, 0, 1))]
@@ -73,6 +74,7 @@ def test_right_explanation_beats_wrong(tokenizer: Any) -> None:
     assert [j["window"] for j in right.judgements[:2]] == [0, 1]
 
 
+@pytest.mark.slow
 def test_similarity_is_the_cosine_of_the_embeddings(tokenizer: Any) -> None:
     record = digit_record(tokenizer, n=2)
     (result,) = EmbeddingScorer().score([(record, explanation(RIGHT))], _ctx())
