@@ -163,6 +163,7 @@ def test_grounded_stores_accepted_themes_with_evidence_and_falls_back_to_stats()
     assert cities.raw == "The pattern of the tokens in the example."
 
 
+@pytest.mark.slow
 def test_grounded_keeps_failed_calls_repairable_and_never_stores_unsupported_text() -> None:
     rows = explain([None, "I'm sorry, I cannot help.", "Hebrew script"], [family_record(1)] * 3)
     assert rows[0].status == "llm_error" and rows[0].source == "generated:grounded"
