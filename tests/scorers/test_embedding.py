@@ -83,6 +83,7 @@ def test_similarity_is_the_cosine_of_the_embeddings(tokenizer: Any) -> None:
     assert result.judgements[0]["p_yes"] == pytest.approx(float(vecs[0] @ vecs[1]), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_skipped_without_usable_explanation_or_negatives(tokenizer: Any) -> None:
     record = digit_record(tokenizer, n=3)
     no_neg = dataclasses.replace(record, nonactivating=[])
