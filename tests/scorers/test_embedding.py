@@ -108,5 +108,6 @@ def test_unknown_model_is_a_config_error_up_front_and_a_failed_row(tokenizer: An
     assert result.status == "failed" and "cannot be loaded offline" in (result.error or "")
 
 
+@pytest.mark.slow
 def test_default_check_passes() -> None:
     EmbeddingScorer.check(ScoringConfig())
