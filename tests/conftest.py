@@ -29,6 +29,56 @@ def _activation_cache_cleanup():  # type: ignore[no-untyped-def]
 
 
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
+# The directory offline_model_dir converts SmolLM2 into (autointerp.models.offline).
+SMOLLM2_DIR_NAME = SMOLLM2.replace("/", "--")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that uses the real subject model (the ``smollm2`` fixture) must be marked slow."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "smollm2" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that use the smollm2 fixture must be marked slow:\n  " + "\n  ".join(unmarked)
+        )
+
+
+# Paths of SmolLM2 loads the guard below refused (a test may swallow the error it raises).
+_REFUSED_LOADS: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``-m "not slow"`` (``make test-fast``) loading SmolLM2's weights fails the test, so
+    a test that loads the real subject model some other way (a pipeline run, the CLI in
+    process) cannot stay in the fast set unmarked. Converting the GGUF on a machine's first
+    use (``smollm2_dir``, for the tokenizer of the tiny Llama) is not such a load."""
+    if "not slow" not in (config.option.markexpr or ""):
+        return
+    from transformers import AutoModelForCausalLM
+
+    load = AutoModelForCausalLM.from_pretrained
+
+    def guarded(path: str | os.PathLike[str], *args: object, **kwargs: object) -> object:
+        if Path(path).name == SMOLLM2_DIR_NAME or str(path) == SMOLLM2:
+            _REFUSED_LOADS.append(str(path))
+            raise RuntimeError(f"a test outside the slow set loads {SMOLLM2}; mark it slow")
+        return load(path, *args, **kwargs)
+
+    AutoModelForCausalLM.from_pretrained = staticmethod(guarded)  # type: ignore[method-assign,assignment]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    """Fail a test whose SmolLM2 load was refused even if it caught the guard's error."""
+    before = len(_REFUSED_LOADS)
+    result = yield
+    if len(_REFUSED_LOADS) > before:
+        pytest.fail(f"{item.nodeid} loads {SMOLLM2} but is not marked slow", pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session")

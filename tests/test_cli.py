@@ -13,6 +13,8 @@ import pytest
 
 from tests.helpers import write_saelens
 
+pytestmark = pytest.mark.slow  # every test runs the console script in a subprocess (~3 s each)
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
@@ -174,7 +176,6 @@ def test_flags_map_onto_the_run_config(tmp_path: Path) -> None:
     assert cfg.sampling.n_explain == 3
 
 
-@pytest.mark.slow
 def test_run_end_to_end_from_the_command_line(tmp_path: Path) -> None:
     out = cli(
         "run",
@@ -291,7 +292,6 @@ def test_a_config_value_out_of_range_exits_2_naming_the_key(tmp_path: Path) -> N
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
 def test_an_interrupted_run_resumes_from_its_finished_batches(tmp_path: Path) -> None:
     """`autointerp run --no-progress` logs one line per stage and per finished batch; SIGKILLed
     after its first batch, the same command continues from there (the first batch is not

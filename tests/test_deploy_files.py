@@ -462,6 +462,7 @@ def api_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
             proc.wait(timeout=15)
 
 
+@pytest.mark.slow
 def test_the_api_images_healthcheck_passes_against_the_real_server(
     api_server: tuple[subprocess.Popen[bytes], int],
 ) -> None:

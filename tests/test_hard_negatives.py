@@ -88,11 +88,13 @@ def setup(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Setup:
     return Setup(prep, again, sae_dir, a, b)
 
 
+@pytest.mark.slow
 def test_neighbours_are_found_by_decoder_cosine(setup: Setup) -> None:
     directions = setup.prep.sae.decoder_directions()
     assert neighbour_units(directions, [setup.a], 1) == {setup.a: [setup.b]}
 
 
+@pytest.mark.slow
 def test_neighbour_negatives_come_from_the_neighbours_top_windows(setup: Setup) -> None:
     sampling = replace(
         SAMPLING, negatives=("random", "neighbours"), n_neighbours=1, n_neighbour_negatives=3
@@ -127,6 +129,7 @@ def all_kinds(setup: Setup) -> tuple[SamplingConfig, list[LatentRecord]]:
     return sampling, setup.records(sampling, units)
 
 
+@pytest.mark.slow
 def test_the_unit_is_zero_on_every_negative(all_kinds: tuple[SamplingConfig, list]) -> None:
     _sampling, records = all_kinds
     roles = set()
@@ -140,6 +143,7 @@ def test_the_unit_is_zero_on_every_negative(all_kinds: tuple[SamplingConfig, lis
     assert roles == {"nonactivating", "hard_neighbour", "hard_similar"}
 
 
+@pytest.mark.slow
 def test_similar_negatives_are_closer_than_random_ones(
     all_kinds: tuple[SamplingConfig, list],
 ) -> None:
@@ -157,6 +161,7 @@ def test_similar_negatives_are_closer_than_random_ones(
         assert by_role["hard_similar"].min() >= np.median(by_role["nonactivating"])
 
 
+@pytest.mark.slow
 def test_crops_keep_the_peak_at_peak_position(setup: Setup) -> None:
     units = [setup.a, setup.b]
     cropped = setup.records(replace(SAMPLING, example_len=8, peak_position=3), units)
@@ -185,6 +190,7 @@ def test_crops_keep_the_peak_at_peak_position(setup: Setup) -> None:
     assert unclamped > 0
 
 
+@pytest.mark.slow
 def test_run_stores_and_scores_hard_negatives(setup: Setup, tmp_path: Path) -> None:
     expl = tmp_path / "explanations.csv"
     pd.DataFrame({"latent": [setup.a], "explanation": ["something"]}).to_csv(expl, index=False)

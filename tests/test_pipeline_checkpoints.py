@@ -26,6 +26,7 @@ BASE = RunConfig(
 )
 
 
+@pytest.mark.slow
 def test_signed_latents_are_explained_in_both_directions(tiny_llama: Path, tmp_path: Path) -> None:
     sae = write_saelens(
         tmp_path / "abstopk", d_in=64, d_sae=32, architecture="abstopk", k=4, model_name=None
@@ -48,6 +49,7 @@ def test_signed_latents_are_explained_in_both_directions(tiny_llama: Path, tmp_p
     assert examples["acts"].map(min).min() >= 0  # a negative side is explained by magnitude
 
 
+@pytest.mark.slow
 def test_an_itda_dictionary(tiny_llama: Path, tmp_path: Path) -> None:
     """Atoms saved as ITDA's train.py saves them; an atom is explained and scored."""
     atoms = normalize_decoder(torch.randn(40, 64, generator=torch.Generator().manual_seed(0)))
@@ -64,6 +66,7 @@ def test_an_itda_dictionary(tiny_llama: Path, tmp_path: Path) -> None:
     assert len(scores) and set(scores["status"]) == {"ok"}
 
 
+@pytest.mark.slow
 def test_mlp_neuron_baseline(tiny_llama: Path, tmp_path: Path) -> None:
     cfg = replace(
         BASE, sae="neurons:blocks.1.mlp.hook_post:k=8", model=str(tiny_llama), latents="live:2"
@@ -75,6 +78,7 @@ def test_mlp_neuron_baseline(tiny_llama: Path, tmp_path: Path) -> None:
     assert set(read_table(tmp_path, "scores")["hook_name"]) == {"blocks.1.mlp.hook_post"}
 
 
+@pytest.mark.slow
 def test_random_weights_baseline(tiny_llama: Path, tmp_path: Path) -> None:
     sae = write_saelens(tmp_path / "sae", d_in=64, d_sae=48, model_name=None)
     cfg = replace(BASE, sae=f"random:{sae}:seed=3", model=str(tiny_llama), latents="live:1")
@@ -83,6 +87,7 @@ def test_random_weights_baseline(tiny_llama: Path, tmp_path: Path) -> None:
     assert '"sae_format": "random(saelens)"' in manifest
 
 
+@pytest.mark.slow
 def test_hook_override(tiny_llama: Path, tmp_path: Path) -> None:
     sae = write_saelens(tmp_path / "sae", d_in=64, d_sae=48, model_name=None)
     cfg = replace(
@@ -107,6 +112,7 @@ def test_random_baseline_of_a_missing_checkpoint(tmp_path: Path) -> None:
         run(replace(BASE, sae=f"random:{tmp_path / 'nope'}"), tmp_path / "out", progress=False)
 
 
+@pytest.mark.slow
 def test_a_bfloat16_run(tiny_llama: Path, tmp_path: Path) -> None:
     """The bf16 path end to end (what cache.dtype=auto picks on CUDA and AMX CPUs); the
     statistics stay close to the float32 run's."""

@@ -107,6 +107,7 @@ def sae(smollm2: Any) -> SparseCoder:
 PROMPTS = neutral_prompts(4)
 
 
+@pytest.mark.slow
 def test_steering_raises_the_planted_tokens(smollm2: Any, sae: SparseCoder) -> None:
     ids = encode_prompts(smollm2, PROMPTS)
     clean = next_token_logprobs(smollm2, ids)
@@ -119,6 +120,7 @@ def test_steering_raises_the_planted_tokens(smollm2: Any, sae: SparseCoder) -> N
     assert (pet_probability(smollm2, dog_row) > before).all()
 
 
+@pytest.mark.slow
 def test_hook_is_removed_afterwards_even_on_error(smollm2: Any, sae: SparseCoder) -> None:
     ids = encode_prompts(smollm2, PROMPTS)
     clean = next_token_logprobs(smollm2, ids)
@@ -130,6 +132,7 @@ def test_hook_is_removed_afterwards_even_on_error(smollm2: Any, sae: SparseCoder
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in smollm2.model.modules())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("site", ["hook_resid_pre", "hook_resid_mid", "hook_resid_post"])
 def test_the_hook_point_sees_exactly_the_added_vector(smollm2: Any, site: str) -> None:
     hook = parse_hook_name(f"blocks.3.{site}")
@@ -144,6 +147,7 @@ def test_the_hook_point_sees_exactly_the_added_vector(smollm2: Any, site: str) -
     )
 
 
+@pytest.mark.slow
 def test_calibrate_strength_reaches_the_target_kl(smollm2: Any, sae: SparseCoder) -> None:
     cal = calibrate_strength(smollm2, sae, 0, PROMPTS, 0.5, tol=0.1)
     assert cal.converged and abs(cal.kl - 0.5) <= 0.05, cal
@@ -153,6 +157,7 @@ def test_calibrate_strength_reaches_the_target_kl(smollm2: Any, sae: SparseCoder
     assert not zero.converged and zero.kl == 0.0
 
 
+@pytest.mark.slow
 def test_logit_lens_finds_the_planted_token(smollm2: Any, sae: SparseCoder) -> None:
     promoted, suppressed = logit_lens(smollm2, sae, 1, 10)
     words = [t.strip().lower() for t, _ in promoted]
@@ -161,6 +166,7 @@ def test_logit_lens_finds_the_planted_token(smollm2: Any, sae: SparseCoder) -> N
     assert promoted[0][1] >= promoted[-1][1]
 
 
+@pytest.mark.slow
 def test_generate_pair_clean_side_is_the_plain_model(smollm2: Any, sae: SparseCoder) -> None:
     pairs = generate_pair(smollm2, sae, 0, 110.0, PROMPTS, 10)
     plain = generate(smollm2, encode_prompts(smollm2, PROMPTS), 10)

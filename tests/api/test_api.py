@@ -16,6 +16,8 @@ from autointerp.service.redis_server import EmbeddedRedis
 from tests.api.conftest import TOKEN, Server
 from tests.store.builders import SHA_A, SHA_B, TEXTS
 
+pytestmark = pytest.mark.slow  # an `autointerp serve` subprocess and a redis-server
+
 
 def get(api: Server, path: str, **params: Any) -> Any:
     with api.client() as client:

@@ -131,6 +131,7 @@ def _fuzz_detection(kind: NPScoreFuzzDetectionType) -> ScoreFuzzDetectionPostReq
     )
 
 
+@pytest.mark.slow
 def test_explain(server: Server, judge: Judge) -> None:
     request = ExplainDefaultPostRequest(activations=_activations(), openrouter_key=KEY, model=MODEL)
     reply = _api(server).explain_default_post(request)
@@ -142,6 +143,7 @@ def test_explain(server: Server, judge: Judge) -> None:
     assert "The <<cat>> sat on the mat" in prompt and "Stock prices" not in prompt
 
 
+@pytest.mark.slow
 def test_score_detection(server: Server) -> None:
     reply = _api(server).score_fuzz_detection_post(
         _fuzz_detection(NPScoreFuzzDetectionType.DETECTION)
@@ -155,6 +157,7 @@ def test_score_detection(server: Server) -> None:
         assert item.probability == pytest.approx(0.9 if item.ground_truth else 0.1)
 
 
+@pytest.mark.slow
 def test_score_fuzz(server: Server) -> None:
     reply = _api(server).score_fuzz_detection_post(_fuzz_detection(NPScoreFuzzDetectionType.FUZZ))
     assert reply.score == 1.0
@@ -165,6 +168,7 @@ def test_score_fuzz(server: Server) -> None:
     assert reply.breakdown[0].activations == [0.0, 2.5, 0.0, 0.0, 0.0, 0.0]
 
 
+@pytest.mark.slow
 def test_score_embedding(server: Server) -> None:
     request = ScoreEmbeddingPostRequest(activations=_activations(), explanation="cats and kittens")
     reply = _api(server).score_embedding_post(request)
@@ -175,6 +179,7 @@ def test_score_embedding(server: Server) -> None:
     assert feline > max(item.similarity for item in reply.breakdown[3:])
 
 
+@pytest.mark.slow
 def test_malformed_payload_is_422(server: Server) -> None:
     bad = _activations()
     bad[0] = NPActivation(tokens=["The", " cat"], values=[0.0, 1.0, 2.0])  # the client lets it by
@@ -194,6 +199,7 @@ def test_malformed_payload_is_422(server: Server) -> None:
     assert {("body", "explanation"), ("body", "model"), ("body", "type")} <= missing
 
 
+@pytest.mark.slow
 def test_unscorable_payload_is_400(server: Server) -> None:
     only_firing = _activations()[:3]
     request = ScoreEmbeddingPostRequest(activations=only_firing, explanation="cats")
@@ -206,6 +212,7 @@ def test_unscorable_payload_is_400(server: Server) -> None:
         _api(server).explain_default_post(explain)
 
 
+@pytest.mark.slow
 def test_secret(server: Server) -> None:
     request = ScoreEmbeddingPostRequest(activations=_activations(), explanation="cats")
     with pytest.raises(UnauthorizedException):
@@ -214,6 +221,7 @@ def test_secret(server: Server) -> None:
         _api(server, secret="not-it").score_embedding_post(request)
 
 
+@pytest.mark.slow
 def test_rejected_key_is_500_with_the_reason(server: Server, judge: Judge) -> None:
     judge.reject = lambda _body: 401 if judge.authorizations[-1] == "Bearer sk-revoked" else None
     try:
@@ -226,6 +234,7 @@ def test_rejected_key_is_500_with_the_reason(server: Server, judge: Judge) -> No
     assert "401" in caught.value.body
 
 
+@pytest.mark.slow
 def test_camel_case_as_neuronpedia_webapp_sends_it(server: Server) -> None:
     """The current webapp (openapi-fetch) sends openrouterKey and reads strTokens/groundTruth."""
     body = {
@@ -253,6 +262,7 @@ def test_client_package_is_not_a_runtime_dependency() -> None:
     assert users == []
 
 
+@pytest.mark.slow
 def test_openapi_lists_the_endpoints_and_the_secret_header(server: Server) -> None:
     spec = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
     for path in ("/v1/explain/default", "/v1/score/fuzz-detection", "/v1/score/embedding"):

@@ -106,6 +106,7 @@ def test_resume_after_an_interrupted_shard(subject, sae, tokens, tmp_path, monke
     _same(resumed, cache_activations(subject, sae, tokens, CFG, seed=2, progress=False))
 
 
+@pytest.mark.slow
 def test_a_finished_cache_is_reused_and_keys_separate_inputs(
     subject, sae, tokens, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]

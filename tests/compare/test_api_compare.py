@@ -12,6 +12,8 @@ from autointerp.saes import load_sae
 from tests.api.conftest import Server, start_server, stop_server
 from tests.compare import N, build_store
 
+pytestmark = pytest.mark.slow  # an `autointerp serve` subprocess and MiniLM
+
 
 @pytest.fixture(scope="module")
 def shas() -> dict[str, str]:

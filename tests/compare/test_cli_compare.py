@@ -37,6 +37,7 @@ def server() -> Iterator[EmbeddingServer]:
     srv.close()
 
 
+@pytest.mark.slow
 def test_compare_prints_the_figures_and_writes_the_outputs(
     store: tuple[Path, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -60,6 +61,7 @@ def test_compare_prints_the_figures_and_writes_the_outputs(
     assert summary["pairs"][0]["share_close"]["threshold"] == 0.7
 
 
+@pytest.mark.slow
 def test_compare_all_with_options(
     store: tuple[Path, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -100,6 +102,7 @@ def test_compare_with_an_embeddings_endpoint(
     assert summary["pairs"][0]["matched"]["min"] > 0.999
 
 
+@pytest.mark.slow
 def test_search_explanations_formats(
     store: tuple[Path, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,6 +24,8 @@ from autointerp.errors import ConfigError, UserInputError
 from autointerp.saes import load_sae
 from tests.compare import SHARED_SHA, SMALL_SHA, N, build_store, memo_minilm, split, write_run
 
+pytestmark = pytest.mark.slow  # MiniLM (sentence-transformers)
+
 
 @pytest.fixture(scope="module")
 def embedder() -> NamedEmbedder:

@@ -157,6 +157,7 @@ def test_unloadable_sentence_transformers_name_is_a_config_error(tmp_path: Path)
     assert "no-such-model" in str(info.value)
 
 
+@pytest.mark.slow
 def test_minilm_puts_paraphrases_closer_than_unrelated_explanations() -> None:
     embed = make_embedder("minilm")
     assert embed.name == "minilm" and make_embedder("all-MiniLM-L6-v2").name == "minilm"

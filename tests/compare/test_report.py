@@ -18,6 +18,8 @@ from tests.compare import SHARED_SHA, SMALL_SHA, N, build_store, memo_minilm
 
 image = pytest.importorskip("matplotlib.image")
 
+pytestmark = pytest.mark.slow  # MiniLM (sentence-transformers)
+
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Comparison, dict[str, Path]]:

@@ -11,6 +11,8 @@ from autointerp.compare.search import SEARCH_COLUMNS
 from autointerp.errors import UserInputError
 from tests.compare import SHARED_SHA, N, build_store, memo_minilm
 
+pytestmark = pytest.mark.slow  # MiniLM (sentence-transformers)
+
 DEF = "the keyword def at the start of a Python function definition"
 
 

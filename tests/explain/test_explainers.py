@@ -199,6 +199,7 @@ def real_records(smollm2) -> list[LatentRecord]:  # type: ignore[no-untyped-def]
     return [make_record(5, split), make_record(9, split)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["contrastive", "token_pairs"])
 def test_explainer_with_the_local_model(
     name: str, local: LocalLLM, real_records: list[LatentRecord]
@@ -214,6 +215,7 @@ def test_explainer_with_the_local_model(
         assert (expl.error is None) == (expl.status == "ok")
 
 
+@pytest.mark.slow
 def test_best_of_n_keeps_the_candidate_with_the_best_selection_score(
     local: LocalLLM, real_records: list[LatentRecord]
 ) -> None:
@@ -245,6 +247,7 @@ def test_best_of_n_keeps_the_candidate_with_the_best_selection_score(
     assert raw["chosen"] == best and expl.text == cands[best]["text"]
 
 
+@pytest.mark.slow
 def test_best_of_n_at_temperature_zero_scores_identical_candidates_once(
     local: LocalLLM, real_records: list[LatentRecord]
 ) -> None:

@@ -132,6 +132,7 @@ def test_bad_themes_are_rejected_with_a_reason(theme: str, reason: str) -> None:
     assert found is not None and reason in found
 
 
+@pytest.mark.slow
 def test_a_paraphrase_is_accepted_only_for_its_own_latent() -> None:
     pytest.importorskip("sentence_transformers")
     family, cities = compute_facts(family_record()), compute_facts(RECORD)
@@ -142,6 +143,7 @@ def test_a_paraphrase_is_accepted_only_for_its_own_latent() -> None:
     assert check_theme("names of cities", cities, "", similar=similar) is None
 
 
+@pytest.mark.slow
 def test_grounded_stores_accepted_themes_with_evidence_and_falls_back_to_stats() -> None:
     pytest.importorskip("sentence_transformers")
     records = [family_record(3), RECORD]
@@ -161,6 +163,7 @@ def test_grounded_stores_accepted_themes_with_evidence_and_falls_back_to_stats()
     assert cities.raw == "The pattern of the tokens in the example."
 
 
+@pytest.mark.slow
 def test_grounded_keeps_failed_calls_repairable_and_never_stores_unsupported_text() -> None:
     rows = explain([None, "I'm sorry, I cannot help.", "Hebrew script"], [family_record(1)] * 3)
     assert rows[0].status == "llm_error" and rows[0].source == "generated:grounded"

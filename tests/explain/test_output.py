@@ -71,6 +71,7 @@ def ctx(smollm2: Any) -> ExplainContext:
     )
 
 
+@pytest.mark.slow
 def test_prompts_list_the_planted_tokens_and_explain_runs(ctx: ExplainContext) -> None:
     assert EXPLAINERS.get("output") is OutputExplainer
     explainer = OutputExplainer(ExplainConfig(n_output_tokens=8))
@@ -90,6 +91,7 @@ def test_prompts_list_the_planted_tokens_and_explain_runs(ctx: ExplainContext) -
     assert explanation.raw
 
 
+@pytest.mark.slow
 def test_needs_the_subject_model(ctx: ExplainContext) -> None:
     bare = ExplainContext(ctx.llm, progress=False)
     with pytest.raises(ConfigError, match="needs the subject model and the SAE"):

@@ -41,6 +41,7 @@ def upstream() -> object:
         yield server
 
 
+@pytest.mark.slow
 def test_every_fault_kind_is_retried_and_answers_equal_the_direct_ones(upstream) -> None:  # type: ignore[no-untyped-def]
     want = _answers(_llm(upstream.url))
     assert all(not g.error for g in want[0]) and all(not c.error for c in want[1])
@@ -56,6 +57,7 @@ def test_every_fault_kind_is_retried_and_answers_equal_the_direct_ones(upstream)
         assert mine == theirs
 
 
+@pytest.mark.slow
 def test_retries_run_out_into_row_errors_not_exceptions(upstream) -> None:  # type: ignore[no-untyped-def]
     """A share of prompts fails on every attempt ("doomed"): those rows carry the error,
     every other row its normal answer."""

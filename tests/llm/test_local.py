@@ -34,6 +34,7 @@ def test_common_prefix_len() -> None:
     assert common_prefix_len([]) == 0
 
 
+@pytest.mark.slow
 def test_prefix_shared_judgements_equal_full_encodings(llm: LocalLLM) -> None:
     texts = [
         "there were 42 cats",
@@ -56,6 +57,7 @@ def test_prefix_shared_judgements_equal_full_encodings(llm: LocalLLM) -> None:
         assert got.prompt_tokens == ids.shape[1]
 
 
+@pytest.mark.slow
 def test_answers_follow_the_content(llm: LocalLLM) -> None:
     yes = llm.judge([_question("The total was 37 and then 85.")])[0].p_yes
     no = llm.judge([_question("The quick brown fox jumps over the dog.")])[0].p_yes
@@ -63,6 +65,7 @@ def test_answers_follow_the_content(llm: LocalLLM) -> None:
     assert yes > no
 
 
+@pytest.mark.slow
 def test_generate_batches_and_counts_tokens(llm: LocalLLM) -> None:
     prompts = [
         [{"role": "user", "content": "Name a colour."}],
@@ -106,6 +109,7 @@ def test_prefix_batches_edge_cases() -> None:
     _check_partition(prefix_batches([[1]] * 10, size=4), 10, 4)
 
 
+@pytest.mark.slow
 def test_choose_reads_several_options_in_one_pass(llm: LocalLLM) -> None:
     """choose() over digits gives a normalised distribution equal to the full forward pass."""
     prompt = [
@@ -127,6 +131,7 @@ def test_choose_reads_several_options_in_one_pass(llm: LocalLLM) -> None:
     del model_probs
 
 
+@pytest.mark.slow
 def test_prompt_logprobs_match_a_plain_forward_pass(llm: LocalLLM) -> None:
     texts = ["The cat sat on the mat.", "1, 2, 3, 4, 5, 6"]
     out = llm.prompt_logprobs(texts, top_k=5)

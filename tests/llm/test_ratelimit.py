@@ -107,6 +107,7 @@ def _timed_generate(llm: OpenAICompatibleLLM, n: int) -> float:
     return time.perf_counter() - start
 
 
+@pytest.mark.slow
 def test_requests_per_minute_end_to_end() -> None:
     with ScriptedServer() as srv:
         unlimited = _timed_generate(_llm(srv.url, max_concurrency=8), 15)
@@ -116,6 +117,7 @@ def test_requests_per_minute_end_to_end() -> None:
         assert 1.95 <= elapsed <= 2.0 + unlimited + 0.5
 
 
+@pytest.mark.slow
 def test_tokens_per_minute_end_to_end_counts_the_reported_usage() -> None:
     with ScriptedServer() as srv:
         # 600 tpm = 10 tokens a second, bucket of 10. Each request is estimated at 11 tokens

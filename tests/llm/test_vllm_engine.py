@@ -60,6 +60,7 @@ SPEC: dict[str, Any] = {
 }
 
 
+@pytest.mark.slow
 def test_importing_autointerp_does_not_import_vllm() -> None:
     code = (
         "import sys, autointerp, autointerp.llm, autointerp.llm.vllm_engine, autointerp.cli\n"

@@ -11,6 +11,7 @@ from autointerp.errors import ModelError
 from autointerp.models.loader import canonical_model_name, load_subject_model
 
 
+@pytest.mark.slow
 def test_smollm2_from_the_wheel(smollm2) -> None:  # type: ignore[no-untyped-def]
     assert smollm2.name == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert (smollm2.n_layers, smollm2.d_model) == (30, 576)
@@ -20,6 +21,7 @@ def test_smollm2_from_the_wheel(smollm2) -> None:  # type: ignore[no-untyped-def
     assert smollm2.tokenizer.decode(logits.argmax()).strip() == "Paris"
 
 
+@pytest.mark.slow
 def test_aliases_share_one_instance(smollm2) -> None:  # type: ignore[no-untyped-def]
     assert canonical_model_name("smollm2") == smollm2.name
     assert load_subject_model("smollm2", device="cpu") is smollm2

@@ -53,6 +53,7 @@ def test_registered() -> None:
     assert SCORERS.get("embedding") is EmbeddingScorer
 
 
+@pytest.mark.slow
 def test_right_explanation_beats_wrong(tokenizer: Any) -> None:
     record = digit_record(tokenizer)
     pairs = [(record, explanation(RIGHT, 0, 0)), (record, explanation(WRONG, 0, 1))]
@@ -73,6 +74,7 @@ def test_right_explanation_beats_wrong(tokenizer: Any) -> None:
     assert [j["window"] for j in right.judgements[:2]] == [0, 1]
 
 
+@pytest.mark.slow
 def test_similarity_is_the_cosine_of_the_embeddings(tokenizer: Any) -> None:
     record = digit_record(tokenizer, n=2)
     (result,) = EmbeddingScorer().score([(record, explanation(RIGHT))], _ctx())
@@ -81,6 +83,7 @@ def test_similarity_is_the_cosine_of_the_embeddings(tokenizer: Any) -> None:
     assert result.judgements[0]["p_yes"] == pytest.approx(float(vecs[0] @ vecs[1]), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_skipped_without_usable_explanation_or_negatives(tokenizer: Any) -> None:
     record = digit_record(tokenizer, n=3)
     no_neg = dataclasses.replace(record, nonactivating=[])
@@ -105,5 +108,6 @@ def test_unknown_model_is_a_config_error_up_front_and_a_failed_row(tokenizer: An
     assert result.status == "failed" and "cannot be loaded offline" in (result.error or "")
 
 
+@pytest.mark.slow
 def test_default_check_passes() -> None:
     EmbeddingScorer.check(ScoringConfig())

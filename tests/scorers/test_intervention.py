@@ -42,6 +42,7 @@ def test_registered() -> None:
     assert InterventionScorer.needs_model
 
 
+@pytest.mark.slow
 def test_matching_explanation_gains_more_log_probability(scored: list[ScoreResult]) -> None:
     dogs, programming = scored[0], scored[1]
     assert dogs.status == "ok" and programming.status == "ok", (dogs.error, programming.error)
@@ -63,6 +64,7 @@ def test_matching_explanation_gains_more_log_probability(scored: list[ScoreResul
     assert dogs.metrics["auroc"] > programming.metrics["auroc"]
 
 
+@pytest.mark.slow
 def test_result_rows_carry_metrics_calibration_and_judgements(scored: list[ScoreResult]) -> None:
     result = scored[0]
     m = result.metrics
@@ -82,12 +84,14 @@ def test_result_rows_carry_metrics_calibration_and_judgements(scored: list[Score
     assert result.prompt_tokens > 16 * 10 and result.completion_tokens == 8
 
 
+@pytest.mark.slow
 def test_unusable_explanation_and_dead_direction(scored: list[ScoreResult]) -> None:
     assert scored[2].status == "skipped" and "unparsable" in (scored[2].error or "")
     assert scored[3].status == "failed"
     assert "does not change the next-token distribution" in (scored[3].error or "")
 
 
+@pytest.mark.slow
 def test_skipped_without_subject_model(llm: LocalLLM) -> None:
     ctx = ScoringContext(llm, CFG, progress=False)
     (result,) = InterventionScorer().score([(LatentRecord(0), Explanation(0, 0, "x", "u"))], ctx)

@@ -101,6 +101,7 @@ def test_parse_choice() -> None:
     assert parse_choice("none", 5) is None
 
 
+@pytest.mark.slow
 def test_logprob_run_with_smollm2(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=6)
     pairs = [(record, explanation(RIGHT, 0, 0)), (record, explanation(WRONG, 0, 1))]
@@ -119,6 +120,7 @@ def test_logprob_run_with_smollm2(llm: LocalLLM) -> None:
     print("intruder accuracy right/wrong:", [r.metrics["accuracy"] for r in out])
 
 
+@pytest.mark.slow
 def test_generate_mode_with_smollm2(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=4)
     (r,) = IntruderScorer().score(
@@ -132,6 +134,7 @@ def test_generate_mode_with_smollm2(llm: LocalLLM) -> None:
         )
 
 
+@pytest.mark.slow
 def test_failed_requests_give_failed_rows(llm: LocalLLM) -> None:
     (r,) = IntruderScorer().score(
         [(RECORD, Explanation(7, 0, "years", "user:x"))],
@@ -141,6 +144,7 @@ def test_failed_requests_give_failed_rows(llm: LocalLLM) -> None:
     assert [j["error"] for j in r.judgements] == ["HTTP 500"] * 3
 
 
+@pytest.mark.slow
 def test_skipped_cases(llm: LocalLLM) -> None:
     bad = Explanation(7, 1, "", "generated:default", status="llm_error")
     no_neg = dataclasses.replace(RECORD, nonactivating=[])
@@ -154,6 +158,7 @@ def test_skipped_cases(llm: LocalLLM) -> None:
     assert "scoring.intruder_questions" in (out[2].error or "")
 
 
+@pytest.mark.slow
 def test_likelihood_run_picks_the_example_that_fits_the_statement_least(llm: LocalLLM) -> None:
     """'auto' with the in-process backend: no question is asked; the answer is the example
     whose statement score ("This text is about <explanation>.") is lowest."""

@@ -118,6 +118,7 @@ def test_prompt_golden_and_placeholder_offsets() -> None:
     assert " ocean\t9\n" in text  # the worked examples
 
 
+@pytest.mark.slow
 def test_expected_values_equal_a_direct_forward_pass(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=1)
     examples = record.score + record.nonactivating
@@ -143,6 +144,7 @@ def test_expected_values_equal_a_direct_forward_pass(llm: LocalLLM) -> None:
         np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_scores_right_and_wrong_explanations(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=3)
     pairs = [(record, explanation(RIGHT, 0, 0)), (record, explanation(WRONG, 0, 1))]
@@ -166,6 +168,7 @@ def test_scores_right_and_wrong_explanations(llm: LocalLLM) -> None:
     print("simulation correlation right/wrong:", [r.metrics["correlation"] for r in (right, wrong)])
 
 
+@pytest.mark.slow
 def test_calibration_subtracts_the_content_free_prediction(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=1)
     examples = record.score + record.nonactivating
@@ -194,6 +197,7 @@ def test_parse_activations() -> None:
     assert parse_activations("The\t0\n year\t3", 3) is None  # one missing
 
 
+@pytest.mark.slow
 def test_generate_mode_parses_replies_and_records_failures(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=2)
     backend = Canned(llm.subject, lambda i, p: oracle(i, p) if i % 2 == 0 else "I do not know")
@@ -214,6 +218,7 @@ def test_generate_mode_parses_replies_and_records_failures(llm: LocalLLM) -> Non
     assert len(failed.judgements) == 4 and failed.metrics == {}
 
 
+@pytest.mark.slow
 def test_backend_without_prompt_logprobs_falls_back_to_generate(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=1)
     backend = NoPromptLogprobs(llm.subject, lambda i, p: "0 0 0")
@@ -225,6 +230,7 @@ def test_backend_without_prompt_logprobs_falls_back_to_generate(llm: LocalLLM) -
     assert forced.status == "skipped" and "no prompt log-probabilities" in (forced.error or "")
 
 
+@pytest.mark.slow
 def test_skipped_cases(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=2)
     bad = Explanation(0, 1, "", "generated:default", status="unparsable")

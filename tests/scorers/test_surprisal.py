@@ -50,6 +50,7 @@ def test_registered() -> None:
     assert SCORERS.get("surprisal") is SurprisalScorer
 
 
+@pytest.mark.slow
 def test_right_explanation_beats_wrong(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=6)
     pairs = [(record, explanation(RIGHT, 0, 0)), (record, explanation(WRONG, 0, 1))]
@@ -69,6 +70,7 @@ def test_right_explanation_beats_wrong(llm: LocalLLM) -> None:
     assert right.metrics["auroc"] > wrong.metrics["auroc"] + 0.2
 
 
+@pytest.mark.slow
 def test_gain_is_the_mean_logprob_difference_of_a_direct_forward_pass(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=1)
     (result,) = SurprisalScorer().score([(record, explanation(RIGHT))], _ctx(llm))
@@ -99,6 +101,7 @@ def test_mean_text_logprob_counts_only_text_tokens() -> None:
     assert math.isnan(mean_text_logprob(lp, 10))
 
 
+@pytest.mark.slow
 def test_skipped_cases(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=2)
     bad = Explanation(0, 1, "", "generated:default", status="refusal")
@@ -109,6 +112,7 @@ def test_skipped_cases(llm: LocalLLM) -> None:
     assert "0 non-activating" in (out[1].error or "")
 
 
+@pytest.mark.slow
 def test_backend_without_logprobs_is_skipped(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=2)
     (result,) = SurprisalScorer().score(
@@ -118,6 +122,7 @@ def test_backend_without_logprobs_is_skipped(llm: LocalLLM) -> None:
     assert "needs prompt log-probabilities" in (result.error or "")
 
 
+@pytest.mark.slow
 def test_failed_requests_give_a_failed_row(llm: LocalLLM) -> None:
     record = digit_record(llm.subject.tokenizer, n=2)
     (result,) = SurprisalScorer().score(

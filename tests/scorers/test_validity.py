@@ -30,6 +30,8 @@ from autointerp.records import LatentRecord
 from scorers import SCORERS, ScoringContext
 from scorers.groundtruth import LATENTS, build_records, explanations
 
+pytestmark = pytest.mark.slow  # the real subject model
+
 
 @pytest.fixture(scope="module")
 def llm(smollm2) -> LocalLLM:  # type: ignore[no-untyped-def]

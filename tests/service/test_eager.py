@@ -29,6 +29,8 @@ from tests.helpers import write_saelens
 from tests.servers.scripted_openai import ScriptedServer
 from tests.service.test_graph import assert_same_tables
 
+pytestmark = pytest.mark.slow  # the pipeline end to end
+
 
 @pytest.fixture
 def eager(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:

@@ -23,6 +23,8 @@ from tests.store.builders import SHA_A, build_store
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
 
+pytestmark = pytest.mark.slow  # moto's S3 server
+
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
@@ -75,7 +77,6 @@ def test_store_tables_written_to_and_queried_from_s3(s3: dict[str, str], tmp_pat
     assert detail is not None and len(detail.scores) > 0
 
 
-@pytest.mark.slow
 def test_a_job_writes_its_results_to_s3(
     s3: dict[str, str], service: Service, small_cfg: RunConfig
 ) -> None:
@@ -119,7 +120,6 @@ def _files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if not p.is_symlink() and p.is_file()]
 
 
-@pytest.mark.slow
 def test_two_workers_sharing_only_redis_and_s3_run_a_job(
     s3: dict[str, str],
     service: Service,

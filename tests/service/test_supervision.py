@@ -28,6 +28,7 @@ def _supervise(sup: Supervisor, seconds: float) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_a_crashing_child_is_restarted_with_doubling_capped_delays(tmp_path: Path) -> None:
     lines: list[str] = []
     crash = [sys.executable, "-c", "import sys; sys.exit(3)"]
@@ -57,6 +58,7 @@ def test_a_crashing_child_is_restarted_with_doubling_capped_delays(tmp_path: Pat
     assert not _alive(steady_pid)  # stop() stopped it by its PID
 
 
+@pytest.mark.slow
 def test_a_child_that_stayed_up_restarts_after_the_base_delay(tmp_path: Path) -> None:
     lines: list[str] = []
     crash = [sys.executable, "-c", "import sys; sys.exit(1)"]

@@ -211,6 +211,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_scores_filters_sort_and_pages(store: Path) -> None:
     args = ["--out", str(store), "--checkpoint", "aaaa", "--contains", "dog"]
     out = _cli(*args, "--sort", "score", "--desc", "--limit", "2", "--format", "json")
