@@ -255,6 +255,7 @@ def test_pandas_and_sql_agree_on_every_scorers_primary_metric(tmp_path: Path) ->
     assert len(set(sql["score"].round(6))) == len(SCORERS.names())
 
 
+@pytest.mark.slow  # a fresh interpreter (~3 s)
 def test_a_fresh_process_knows_every_primary_metric_before_importing_scorers() -> None:
     """The store never imports the scorers; the loader the package adds does, on first read."""
     code = (
