@@ -4,6 +4,9 @@ Queries read the tables' Parquet files in place (only the columns and row groups
 need) and push filters, sorting and the page limit into SQL, so a page of results from a
 million score rows takes tens of milliseconds instead of a full pandas read.
 
+Each search takes one frozen query object (:class:`~autointerp.store.filters.ScoreQuery`
+or :class:`~autointerp.store.filters.LatentQuery`), already validated where it was made.
+
 Newest row wins, as in :func:`autointerp.store.read_table`: when a key appears more than
 once, the row with the latest ``created_at`` (then the later file, then the later row)
 is kept. The superseded rows are found once per set of files (keys seen twice, then
