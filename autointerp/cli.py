@@ -210,10 +210,10 @@ def _print_info(sae: Any) -> None:
 
 
 def _cmd_scores(args: argparse.Namespace) -> int:
-    from autointerp.summary import scores_page
+    from autointerp.store.filters import ScoreQuery
+    from autointerp.store.search import scores_page
 
-    total, df = scores_page(
-        args.out,
+    query = ScoreQuery(
         checkpoint=args.checkpoint,
         run_id=args.run,
         latent=args.latent,
@@ -225,6 +225,7 @@ def _cmd_scores(args: argparse.Namespace) -> int:
         limit=args.limit,
         offset=args.offset,
     )
+    total, df = scores_page(args.out, query)
     if args.format == "csv":
         df.to_csv(sys.stdout, index=False)
     elif args.format == "json":

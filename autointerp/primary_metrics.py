@@ -2,9 +2,9 @@
 declares another), in one place that storage can read without importing the scorers.
 
 A scorer declares it as its ``primary_metric`` class attribute; registering the scorer in
-``scorers.SCORERS`` records it here (:func:`declare`). The pandas summaries
-(:mod:`autointerp.summary`) and the SQL queries (:func:`autointerp.store.duck.score_sql`)
-both read it through :func:`primary_metrics`.
+``scorers.SCORERS`` records it here (:func:`declare`). The pandas reads
+(:func:`autointerp.store.query.primary_score`, the run summary) and the SQL queries
+(:func:`autointerp.store.duck.score_sql`) all read it through :func:`primary_metrics`.
 
 A process may read before any scorer was imported (``autointerp scores``, an API worker):
 :func:`primary_metrics` first runs the loaders added with :func:`add_loader`, once. The

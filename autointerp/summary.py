@@ -1,15 +1,15 @@
-"""Human-readable views of results: the end-of-run summary and score queries."""
+"""The end-of-run summary as text: a table of explanations and scores, the LLM usage line
+and the quality notes. Formatting only: the rows come from the caller (or the store)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 
 from autointerp.primary_metrics import primary_metric
+from autointerp.store.query import primary_score
 from autointerp.store.schema import SCORED
 
-__all__ = ["SCORE_COLUMNS", "query_scores", "scores_page", "summary_table", "usage_line"]
+__all__ = ["quality_lines", "summary_table", "usage_line"]
 
 
 SHORT = {
@@ -19,17 +19,6 @@ SHORT = {
     "mean_delta": "delta",
     "balanced_accuracy": "bal.acc",
 }
-
-
-def primary_score(df: pd.DataFrame) -> pd.Series:
-    """Each scores row's primary metric value."""
-    out = pd.Series(float("nan"), index=df.index)
-    for scorer in df["scorer"].unique():
-        rows = df["scorer"] == scorer
-        metric = primary_metric(scorer)
-        if metric in df.columns:
-            out[rows] = df.loc[rows, metric].astype(float)
-    return out
 
 
 def summary_table(explanations: pd.DataFrame, scores: pd.DataFrame, width: int = 48) -> str:
@@ -114,70 +103,3 @@ def usage_line(explanations: pd.DataFrame, scores: pd.DataFrame) -> str:
     else:
         priced = "cost unknown (no llm.prices entry)"
     return f"LLM tokens (prompt + completion): {', '.join(parts)}; {priced}"
-
-
-SCORE_COLUMNS = [
-    "run_id",
-    "latent",
-    "explanation_id",
-    "scorer",
-    "status",
-    "explanation",
-    "balanced_accuracy",
-    "f1",
-    "auroc",
-    "auroc_ci_low",
-    "auroc_ci_high",
-    "accuracy",
-    "correlation",
-    "mean_delta",
-    "n_examples",
-]
-"""The columns ``autointerp scores`` shows."""
-
-
-def scores_page(
-    root: Path | str,
-    *,
-    checkpoint: str | None = None,
-    run_id: str | None = None,
-    latent: int | None = None,
-    scorer: str | None = None,
-    min_score: float | None = None,
-    contains: str | None = None,
-    sort: str = "key",
-    descending: bool = False,
-    limit: int | None = None,
-    offset: int = 0,
-) -> tuple[int, pd.DataFrame]:
-    """(rows matching, one page of them in :data:`SCORE_COLUMNS`); see
-    :func:`autointerp.store.search.search_scores` for the arguments."""
-    from autointerp.store.search import search_scores
-
-    total, df = search_scores(
-        root,
-        checkpoint=checkpoint,
-        run_id=run_id,
-        latent=latent,
-        scorer=scorer,
-        min_score=min_score,
-        contains=contains,
-        sort=sort,
-        descending=descending,
-        limit=limit,
-        offset=offset,
-    )
-    return total, df[[c for c in SCORE_COLUMNS if c in df.columns]]
-
-
-def query_scores(
-    root: Path | str,
-    *,
-    run_id: str | None = None,
-    latent: int | None = None,
-    scorer: str | None = None,
-    min_score: float | None = None,
-) -> pd.DataFrame:
-    """Scores joined with their explanation text, filtered (``min_score``: on each row's
-    primary metric), in (run, latent, explanation, scorer) order."""
-    return scores_page(root, run_id=run_id, latent=latent, scorer=scorer, min_score=min_score)[1]

@@ -34,7 +34,7 @@ from autointerp.explain import EXPLAINERS
 from autointerp.pipeline import RunResult, run
 from autointerp.quality import publish
 from autointerp.sampling.embed import minilm_embedder
-from autointerp.summary import primary_score
+from autointerp.store.query import primary_score
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = {"sampling.n_score": 10, "sampling.n_nonactivating": 10, "scoring.n_bootstrap": 0}

@@ -26,14 +26,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autointerp.store import SCHEMAS, read_table, search
+from autointerp.store import SCHEMAS, read_table
+from autointerp.store import duck as engine
+from autointerp.store.filters import LatentQuery, ScoreQuery
+from autointerp.store.query import primary_score
 from autointerp.store.search import (
     latent_detail,
     list_checkpoints,
     search_latents,
     search_scores,
 )
-from autointerp.summary import primary_score
 
 SCORERS = ["detection", "fuzz", "embedding", "simulation", "intruder"]
 WORDS = [
@@ -152,7 +154,7 @@ def write_patch(root: Path, n_latents: int, scorers: list[str]) -> int:
     return int(old.num_rows)
 
 
-# The pandas path: what autointerp.summary.query_scores did before DuckDB.
+# The pandas path: what the score query did before DuckDB.
 def pandas_scores(root: Path, *, checkpoint: str | None = None, **kw: Any) -> pd.DataFrame:
     scores = read_table(root, "scores")
     expl = read_table(root, "explanations")
@@ -227,22 +229,26 @@ def main() -> None:
         queries: list[tuple[str, Callable[[], Any], Callable[[], Any] | None]] = [
             (
                 "checkpoint+scorer+min_score, limit 50",
-                lambda: search_scores(root, checkpoint=sha, scorer="fuzz", min_score=0.9),
+                lambda: search_scores(
+                    root, ScoreQuery(checkpoint=sha, scorer="fuzz", min_score=0.9)
+                ),
                 lambda: pandas_scores(root, checkpoint=sha, scorer="fuzz", min_score=0.9),
             ),
             (
                 "text search 'French', limit 50",
-                lambda: search_scores(root, contains="french"),
+                lambda: search_scores(root, ScoreQuery(contains="french")),
                 lambda: pandas_scores(root, contains="french"),
             ),
             (
                 "top 50 by score (scorer detection)",
-                lambda: search_scores(root, scorer="detection", sort="score", descending=True),
+                lambda: search_scores(
+                    root, ScoreQuery(scorer="detection", sort="score", descending=True)
+                ),
                 None,
             ),
             (
                 "latents page (API /latents), limit 50",
-                lambda: search_latents(root, checkpoint=sha, min_score=0.5),
+                lambda: search_latents(root, LatentQuery(checkpoint=sha, min_score=0.5)),
                 None,
             ),
             (
@@ -254,9 +260,9 @@ def main() -> None:
         ]
         firsts = []
         for _ in range(args.repeat):
-            search._SUPERSEDED.clear()
+            engine._SUPERSEDED.clear()
             start = time.perf_counter()
-            search_scores(root, checkpoint=sha, scorer="fuzz", min_score=0.9)
+            search_scores(root, ScoreQuery(checkpoint=sha, scorer="fuzz", min_score=0.9))
             firsts.append(time.perf_counter() - start)
         print(f"\n{'query':<42} {'duckdb':>10} {'pandas':>10} {'speed-up':>9}")
         first = statistics.median(firsts) * 1e3
@@ -275,12 +281,14 @@ def main() -> None:
 
 def check(root: Path) -> None:
     """Both paths find the same rows."""
-    total, page = search_scores(root, checkpoint="aaaa", scorer="fuzz", min_score=0.9, limit=50)
+    total, page = search_scores(
+        root, ScoreQuery(checkpoint="aaaa", scorer="fuzz", min_score=0.9, limit=50)
+    )
     old = pandas_scores(root, checkpoint="aaaa", scorer="fuzz", min_score=0.9)
     keys = ["run_id", "latent", "scorer"]
     assert page[keys].values.tolist() == old[keys].values.tolist(), "pages differ"
     assert total > len(page), "the filter matches more than a page"
-    _, rewritten = search_scores(root, run_id="run000", latent=0, limit=None)
+    _, rewritten = search_scores(root, ScoreQuery(run_id="run000", latent=0, limit=None))
     scores = read_table(root, "scores")
     old_rows = scores[(scores["run_id"] == "run000") & (scores["latent"] == 0)]
     assert rewritten["auroc"].tolist() == old_rows["auroc"].tolist(), "newest row differs"

@@ -95,3 +95,35 @@ def test_storage_never_imports_the_scorer_plugins() -> None:
     for path in paths:
         bad = {m for m in _imported_modules(path) if m.split(".")[0] == "scorers"}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """The modules ``path`` imports when it runs (``if TYPE_CHECKING:`` blocks left out)."""
+    import ast
+
+    names: set[str] = set()
+    todo: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"))]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def test_storage_sits_below_the_pipeline_and_its_front_doors() -> None:
+    """At run time the store imports only itself, the errors and the primary-metric
+    registry; never the CLI, the API or the service, not even for types."""
+    below = ("autointerp.store", "autointerp.errors", "autointerp.primary_metrics")
+    above = ("autointerp.cli", "autointerp.api", "autointerp.service", "autointerp.tasks")
+    assert "autointerp.cache.stats" in _imported_modules(ROOT / "autointerp/store/frames.py")
+    for path in sorted((ROOT / "autointerp" / "store").rglob("*.py")):
+        ours = {m for m in _runtime_imports(path) if m.split(".")[0] == "autointerp"}
+        bad = {m for m in ours if not m.startswith(below)}
+        bad |= {m for m in _imported_modules(path) if m.startswith(above)}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from autointerp.api.models import LatentDetailOut, Listing, Page, jsonable, records
 from autointerp.service.settings import results_root
+from autointerp.store.filters import LatentQuery, ScoreQuery
 from autointerp.store.search import (
     latent_detail,
     list_checkpoints,
@@ -74,8 +75,7 @@ def latents(
 ) -> Page:
     """One item per explanation with ``scores`` ({scorer: primary metric}) and ``score``
     (the given scorer's, else the highest)."""
-    total, df = search_latents(
-        _root(request),
+    query = LatentQuery(
         checkpoint=checkpoint,
         run_id=run_id,
         latent=latent,
@@ -87,6 +87,7 @@ def latents(
         limit=limit,
         offset=offset,
     )
+    total, df = search_latents(_root(request), query)
     return Page(total=total, limit=limit, offset=offset, items=records(df))
 
 
@@ -108,8 +109,7 @@ def scores(
 ) -> Page:
     """One item per (run, latent, explanation, scorer): every metric with its CI, the
     explanation text and ``score`` (the scorer's primary metric)."""
-    total, df = search_scores(
-        _root(request),
+    query = ScoreQuery(
         checkpoint=checkpoint,
         run_id=run_id,
         latent=latent,
@@ -121,6 +121,7 @@ def scores(
         limit=limit,
         offset=offset,
     )
+    total, df = search_scores(_root(request), query)
     return Page(total=total, limit=limit, offset=offset, items=records(df))
 
 

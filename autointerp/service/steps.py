@@ -60,13 +60,6 @@ from autointerp.pipeline import (
     shares_subject,
 )
 from autointerp.records import Explanation
-from autointerp.results import (
-    examples_frame,
-    explanations_frame,
-    judgements_frame,
-    latents_frame,
-    scores_frame,
-)
 from autointerp.sampling import sample_latent
 from autointerp.sampling.build import needed_windows
 from autointerp.service import codec, warm
@@ -74,6 +67,13 @@ from autointerp.service.jobs import REDO_EXPLANATIONS, REDO_SCORES, JobStore, wr
 from autointerp.service.settings import get_settings, results_root
 from autointerp.store import RunWriter
 from autointerp.store.files import StorePath, read_parquet, write_parquet
+from autointerp.store.frames import (
+    examples_frame,
+    explanations_frame,
+    judgements_frame,
+    latents_frame,
+    scores_frame,
+)
 from autointerp.store.writer import to_table
 from scorers import SCORERS, ScoreResult
 

@@ -20,17 +20,16 @@ import pyarrow.parquet as pq
 from autointerp.errors import StoreError
 from autointerp.primary_metrics import DEFAULT, primary_metrics
 from autointerp.store.remote import filesystem, is_url
-from autointerp.store.schema import KEYS, SCHEMAS
+from autointerp.store.schema import KEYS, METRICS, SCHEMAS
 
-__all__ = ["METRICS", "Store", "cols", "open_store", "score_sql"]
+__all__ = ["Store", "cols", "open_store", "score_sql"]
 
-METRICS = tuple(n for n in SCHEMAS["scores"].names if f"{n}_ci_low" in SCHEMAS["scores"].names)
-"""Metric columns of the scores table (each with _ci_low / _ci_high)."""
 _NEWEST = "created_at DESC NULLS LAST, filename DESC, file_row_number DESC"
 
 
 def score_sql() -> str:
-    """SQL for a scores row's primary metric (the one :mod:`autointerp.summary` reads)."""
+    """SQL for a scores row's primary metric (the SQL twin of
+    :func:`autointerp.store.query.primary_score`)."""
     cases = [
         f"WHEN '{name}' THEN {metric}"
         for name, metric in sorted(primary_metrics().items())

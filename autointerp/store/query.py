@@ -1,4 +1,5 @@
-"""Read tables back across runs, newest row winning when a key appears twice."""
+"""Read tables back across runs with pandas, newest row winning when a key appears twice;
+each score row's primary metric (the pandas twin of :func:`autointerp.store.duck.score_sql`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from autointerp.errors import StoreError
+from autointerp.primary_metrics import primary_metric
 from autointerp.store.remote import filesystem, is_url
 from autointerp.store.schema import KEYS, SCHEMAS
 
-__all__ = ["list_runs", "read_table"]
+__all__ = ["list_runs", "primary_score", "read_table"]
 
 
 def read_table(root: Path | str, name: str, *, run_id: str | None = None) -> pd.DataFrame:
@@ -60,3 +62,14 @@ def list_runs(root: Path | str) -> list[dict[str, Any]]:
         except (OSError, json.JSONDecodeError) as exc:
             raise StoreError(f"cannot read run manifest {path}: {exc}") from exc
     return sorted(runs, key=lambda r: str(r.get("created_at", "")))
+
+
+def primary_score(df: pd.DataFrame) -> pd.Series:
+    """Each scores row's primary metric value."""
+    out = pd.Series(float("nan"), index=df.index)
+    for scorer in df["scorer"].unique():
+        rows = df["scorer"] == scorer
+        metric = primary_metric(scorer)
+        if metric in df.columns:
+            out[rows] = df.loc[rows, metric].astype(float)
+    return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["KEYS", "SCHEMAS", "SCORED", "column_docs"]
+__all__ = ["KEYS", "METRICS", "SCHEMAS", "SCORED", "column_docs"]
 
 SCORED = ("ok", "partial")
 """Score statuses whose metrics are valid (a partial row's leave out its failed judgements)."""
@@ -181,6 +181,10 @@ KEYS: dict[str, tuple[str, ...]] = {
     "judgements": ("run_id", "latent", "explanation_id", "scorer", "item"),
 }
 """The columns that identify a row: writing the same key twice leaves one row."""
+
+
+METRICS = tuple(n for n in SCHEMAS["scores"].names if f"{n}_ci_low" in SCHEMAS["scores"].names)
+"""Metric columns of the scores table (each with _ci_low / _ci_high), in column order."""
 
 
 def column_docs(table: str) -> list[tuple[str, str, str]]:

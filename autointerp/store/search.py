@@ -4,6 +4,9 @@ Queries read the tables' Parquet files in place (only the columns and row groups
 need) and push filters, sorting and the page limit into SQL, so a page of results from a
 million score rows takes tens of milliseconds instead of a full pandas read.
 
+Each search takes one frozen query object (:class:`~autointerp.store.filters.ScoreQuery`
+or :class:`~autointerp.store.filters.LatentQuery`), already validated where it was made.
+
 Newest row wins, as in :func:`autointerp.store.read_table`: when a key appears more than
 once, the row with the latest ``created_at`` (then the later file, then the later row)
 is kept. The superseded rows are found once per set of files (keys seen twice, then
@@ -26,27 +29,23 @@ import numpy as np
 import pandas as pd
 
 from autointerp.errors import UserInputError
-from autointerp.store.duck import METRICS as _METRICS
 from autointerp.store.duck import Store as _Store
 from autointerp.store.duck import cols as _cols
 from autointerp.store.duck import open_store as _open
 from autointerp.store.duck import score_sql as _score_sql
+from autointerp.store.filters import LatentQuery, ScoreQuery
 from autointerp.store.query import list_runs
 
 __all__ = [
-    "LATENT_SORTS",
-    "SCORE_SORTS",
+    "SCORE_COLUMNS",
     "LatentDetail",
     "latent_detail",
     "list_checkpoints",
+    "scores_page",
     "search_latents",
     "search_scores",
 ]
 
-SCORE_SORTS = ("key", "score", "latent", "run_id", "checkpoint", "scorer", "created_at", *_METRICS)
-"""Sort keys of :func:`search_scores` ('key' = run, latent, explanation, scorer)."""
-LATENT_SORTS = ("key", "score", "latent", "run_id", "checkpoint", "created_at")
-"""Sort keys of :func:`search_latents` ('key' = run, latent, explanation)."""
 _EXPL_KEY = ("run_id", "latent", "explanation_id")
 _SCORE_KEY = (*_EXPL_KEY, "scorer")
 
@@ -68,70 +67,51 @@ class _Where:
         return prefix + " AND ".join(self.where) if self.where else ""
 
 
-def _keys(checkpoint: str | None, run_id: str | None, latent: int | None) -> _Where:
+def _keys(query: ScoreQuery | LatentQuery) -> _Where:
     return (
         _Where()
-        .add("starts_with(sae_sha256, ?)", checkpoint)
-        .add("run_id = ?", run_id)
-        .add("latent = ?", latent)
+        .add("starts_with(sae_sha256, ?)", query.checkpoint)
+        .add("run_id = ?", query.run_id)
+        .add("latent = ?", query.latent)
     )
 
 
-def _order(sort: str, choices: Sequence[str], descending: bool, key: Sequence[str]) -> str:
-    if sort not in choices:
-        raise UserInputError(f"sort {sort!r}: expected one of {', '.join(choices)}")
-    if sort == "key":
-        return ", ".join(f"{k} DESC" for k in key) if descending else ", ".join(key)
-    column = "sae_sha256" if sort == "checkpoint" else sort
-    return f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, {', '.join(key)}"
+def _order(query: ScoreQuery | LatentQuery, key: Sequence[str]) -> str:
+    if query.sort == "key":
+        return ", ".join(f"{k} DESC" for k in key) if query.descending else ", ".join(key)
+    column = "sae_sha256" if query.sort == "checkpoint" else query.sort
+    return f"{column} {'DESC' if query.descending else 'ASC'} NULLS LAST, {', '.join(key)}"
 
 
-def _page(limit: int | None, offset: int) -> str:
-    if offset < 0:
-        raise UserInputError(f"offset {offset}: expected >= 0")
-    if limit is not None and limit < 0:
-        raise UserInputError(f"limit {limit}: expected >= 0")
-    return (f" LIMIT {int(limit)}" if limit is not None else "") + f" OFFSET {int(offset)}"
+def _page(query: ScoreQuery | LatentQuery) -> str:
+    limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
+    return f"{limit} OFFSET {int(query.offset)}"
 
 
-def search_scores(
-    root: Path | str,
-    *,
-    checkpoint: str | None = None,
-    run_id: str | None = None,
-    latent: int | None = None,
-    scorer: str | None = None,
-    min_score: float | None = None,
-    contains: str | None = None,
-    sort: str = "key",
-    descending: bool = False,
-    limit: int | None = 50,
-    offset: int = 0,
-) -> tuple[int, pd.DataFrame]:
+def search_scores(root: Path | str, query: ScoreQuery | None = None) -> tuple[int, pd.DataFrame]:
     """Score rows (newest per key) joined with their explanation text, filtered, sorted
-    and paged: ``(total matching rows, the page)``. ``checkpoint`` is a prefix of
-    ``sae_sha256``; ``min_score`` applies to each row's primary metric (column ``score``:
-    AUROC, or the scorer's own, e.g. correlation for simulation); ``contains`` is
-    case-insensitive text in the explanation; ``limit=None`` returns every row."""
-    order = _order(sort, SCORE_SORTS, descending, _SCORE_KEY)
-    page = _page(limit, offset)
-    pre = _keys(checkpoint, run_id, latent).add("scorer = ?", scorer)
+    and paged by ``query``: ``(total matching rows, the page)``. Column ``score`` is each
+    row's primary metric (AUROC, or the scorer's own, e.g. correlation for simulation);
+    no query: the first 50 rows."""
+    query = query or ScoreQuery()
+    order, page = _order(query, _SCORE_KEY), _page(query)
+    pre = _keys(query).add("scorer = ?", query.scorer)
     score = _score_sql()
-    pre.add(f"{score} >= ?", None if min_score is None else float(min_score))
+    pre.add(f"{score} >= ?", query.min_score)
     tables = ("scores", "explanations")
     with _open(root) as store:
         sql = store.rows(
             "scores", pre.where, f"* EXCLUDE (filename, file_row_number), {score} AS score"
         )
         params = list(pre.params)
-        if contains:
-            text = _keys(checkpoint, run_id, latent)
+        if query.contains:
+            text = _keys(query)
             text.where.append("contains(lower(explanation), lower(?))")
             keys = store.rows("explanations", text.where, _cols(_EXPL_KEY))
             sql = f"SELECT * FROM ({sql}) SEMI JOIN ({keys}) USING ({_cols(_EXPL_KEY)})"
-            params += [*text.params, contains]
+            params += [*text.params, query.contains]
         total = store.count(sql, params, tables)
-        expl_pre = _keys(checkpoint, run_id, latent)
+        expl_pre = _keys(query)
         expl = store.rows("explanations", expl_pre.where, f"{_cols(_EXPL_KEY)}, explanation")
         df = store.df(
             f"SELECT p.*, e.explanation FROM (SELECT * FROM ({sql}) ORDER BY {order}{page}) p "
@@ -143,27 +123,41 @@ def search_scores(
     return total, df[[*cols, "explanation", "score"]]
 
 
-def search_latents(
-    root: Path | str,
-    *,
-    checkpoint: str | None = None,
-    run_id: str | None = None,
-    latent: int | None = None,
-    scorer: str | None = None,
-    min_score: float | None = None,
-    contains: str | None = None,
-    sort: str = "key",
-    descending: bool = False,
-    limit: int | None = 50,
-    offset: int = 0,
-) -> tuple[int, pd.DataFrame]:
+SCORE_COLUMNS = [
+    "run_id",
+    "latent",
+    "explanation_id",
+    "scorer",
+    "status",
+    "explanation",
+    "balanced_accuracy",
+    "f1",
+    "auroc",
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "accuracy",
+    "correlation",
+    "mean_delta",
+    "n_examples",
+]
+"""The columns ``autointerp scores`` shows."""
+
+
+def scores_page(root: Path | str, query: ScoreQuery | None = None) -> tuple[int, pd.DataFrame]:
+    """:func:`search_scores` with the page in :data:`SCORE_COLUMNS`."""
+    total, df = search_scores(root, query)
+    return total, df[[c for c in SCORE_COLUMNS if c in df.columns]]
+
+
+def search_latents(root: Path | str, query: LatentQuery | None = None) -> tuple[int, pd.DataFrame]:
     """One row per explanation (newest per key) with ``scores`` ({scorer: primary metric}
-    of its ok score rows) and ``score``: ``scorer``'s primary metric when given (rows that
-    scorer did not score are left out), else the highest of them. ``min_score`` and
-    ``sort='score'`` use ``score``; other arguments as :func:`search_scores`."""
-    order = _order(sort, LATENT_SORTS, descending, _EXPL_KEY)
-    page = _page(limit, offset)
-    pre = _keys(checkpoint, run_id, latent)
+    of its ok score rows) and ``score``: ``query.scorer``'s primary metric when given (rows
+    that scorer did not score are left out), else the highest of them. ``min_score`` and
+    ``sort='score'`` use ``score``; as :func:`search_scores` otherwise."""
+    query = query or LatentQuery()
+    order, page = _order(query, _EXPL_KEY), _page(query)
+    scorer, min_score = query.scorer, query.min_score
+    pre = _keys(query)
     key = _cols(_EXPL_KEY)
     columns = "run_id, sae_sha256, model, hook_name, latent, explanation_id, explanation, "
     columns += "status, source, llm, created_at"
@@ -171,16 +165,16 @@ def search_latents(
     with _open(root) as store:
         sql = store.rows("explanations", pre.where, columns)
         params = list(pre.params)
-        if contains:
+        if query.contains:
             sql += (" AND " if pre.where else " WHERE ") + "contains(lower(explanation), lower(?))"
-            params.append(contains)
-        ok = _keys(checkpoint, run_id, latent)
+            params.append(query.contains)
+        ok = _keys(query)
         ok.where.append("status IN ('ok', 'partial')")
         scores = store.rows("scores", ok.where, f"{key}, scorer, {_score_sql()} AS score")
-        post = _Where().add("score >= ?", None if min_score is None else float(min_score))
+        post = _Where().add("score >= ?", min_score)
         if scorer:
             post.where.append("score IS NOT NULL")
-        by_score = scorer is not None or min_score is not None or sort == "score"
+        by_score = scorer is not None or min_score is not None or query.sort == "score"
         if by_score:  # the score decides which rows and their order: join it first
             mine = _Where().add("scorer = ?", scorer)
             mine_sql = store.rows(

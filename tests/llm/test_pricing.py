@@ -14,7 +14,7 @@ from autointerp.config import LLMConfig
 from autointerp.errors import ConfigError
 from autointerp.llm.pricing import Price, load_prices, model_of, price_for
 from autointerp.records import Explanation
-from autointerp.results import explanations_frame, scores_frame
+from autointerp.store.frames import explanations_frame, scores_frame
 from autointerp.store.writer import to_table
 from autointerp.summary import summary_table, usage_line
 from scorers.base import ScoreResult

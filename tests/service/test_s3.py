@@ -16,6 +16,7 @@ from autointerp.config import RunConfig, ScoringConfig
 from autointerp.service.redis_server import free_port
 from autointerp.store import list_runs, read_table
 from autointerp.store.files import RemotePath
+from autointerp.store.filters import ScoreQuery
 from autointerp.store.search import latent_detail, list_checkpoints, search_scores
 from tests.service.conftest import Service
 from tests.store.builders import SHA_A, build_store
@@ -65,8 +66,8 @@ def test_store_tables_written_to_and_queried_from_s3(s3: dict[str, str], tmp_pat
     assert [r["run_id"] for r in list_runs(remote)] == [r["run_id"] for r in list_runs(local)]
     # DuckDB reads the bucket through the same fsspec filesystem.
     for kwargs in ({}, {"scorer": "detection", "min_score": 0.5}, {"contains": "French"}):
-        n_remote, rows_remote = search_scores(remote, **kwargs)
-        n_local, rows_local = search_scores(local, **kwargs)
+        n_remote, rows_remote = search_scores(remote, ScoreQuery(**kwargs))
+        n_local, rows_local = search_scores(local, ScoreQuery(**kwargs))
         assert n_remote == n_local > 0
         pd.testing.assert_frame_equal(rows_remote, rows_local)
     pd.testing.assert_frame_equal(

@@ -16,13 +16,14 @@ import pytest
 
 from autointerp.errors import StoreError, UserInputError
 from autointerp.store import SCHEMAS, read_table
+from autointerp.store.filters import LatentQuery, ScoreQuery
 from autointerp.store.search import (
     latent_detail,
     list_checkpoints,
+    scores_page,
     search_latents,
     search_scores,
 )
-from autointerp.summary import query_scores
 from tests.store.builders import SHA_A, SHA_B, T0, TEXTS, build_store, frame, score_row, write_run
 
 
@@ -36,7 +37,7 @@ def store(tmp_path: Path) -> Path:
 
 
 def test_search_matches_the_pandas_path(store: Path) -> None:
-    total, df = search_scores(store, limit=None)
+    total, df = search_scores(store, ScoreQuery(limit=None))
     old = read_table(store, "scores")
     assert total == len(old) == len(df) == 3 * (6 + 3 + 4)
     keys = ["run_id", "latent", "explanation_id", "scorer"]
@@ -61,12 +62,12 @@ def test_newest_row_wins_across_files(store: Path) -> None:
         [score_row(1, "detection", 0.01)],
         prov | {"created_at": T0 - pd.Timedelta(1, "h")},
     )
-    _, before = search_scores(store, run_id="ra1", scorer="detection", latent=0)
+    _, before = search_scores(store, ScoreQuery(run_id="ra1", scorer="detection", latent=0))
     assert before["auroc"].round(2).tolist() == [0.5]
     table = pa.Table.from_pandas(pd.concat([newer, older]), schema=SCHEMAS["scores"])
     pq.write_table(table, store / "scores" / "zz-patch.parquet")
     # (the superseded rows are cached per set of files: the new file invalidates the cache)
-    _, df = search_scores(store, run_id="ra1", scorer="detection", limit=None)
+    _, df = search_scores(store, ScoreQuery(run_id="ra1", scorer="detection", limit=None))
     assert df["latent"].tolist() == [0, 1, 2, 3, 4, 5]
     assert df["auroc"].round(2).tolist()[:5] == [0.99, 0.6, 0.7, 0.8, 0.9]
     old = read_table(store, "scores")
@@ -75,58 +76,68 @@ def test_newest_row_wins_across_files(store: Path) -> None:
 
 
 def test_filters(store: Path) -> None:
-    total, df = search_scores(store, checkpoint="aaaa", scorer="detection", min_score=0.75)
+    total, df = search_scores(
+        store, ScoreQuery(checkpoint="aaaa", scorer="detection", min_score=0.75)
+    )
     # ra1: 0.8, 0.9 (latents 3, 4); ra2: 0.7, 0.8 -> 0.8 (latent 1)
     assert total == 3
     assert sorted(pairs(df)) == [("ra1", 3), ("ra1", 4), ("ra2", 1)]
     assert (df["sae_sha256"] == SHA_A).all() and (df["score"] >= 0.75).all()
-    total, df = search_scores(store, contains="DOG")
+    total, df = search_scores(store, ScoreQuery(contains="DOG"))
     assert set(df["explanation"]) == {"names of dogs", "dog breeds", "Dogs and cats"}
     assert total == 9
     # simulation's primary metric is its correlation (AUROC is null there)
-    _, sim = search_scores(store, scorer="simulation", min_score=0.35)
+    _, sim = search_scores(store, ScoreQuery(scorer="simulation", min_score=0.35))
     assert sim["latent"].tolist() == [4] and sim["correlation"].round(2).tolist() == [0.4]
-    total, none = search_scores(store, checkpoint="ffff")
+    total, none = search_scores(store, ScoreQuery(checkpoint="ffff"))
     assert total == 0 and none.empty and "explanation" in none.columns
 
 
 def test_sort_and_pages(store: Path) -> None:
-    total, first = search_scores(store, scorer="detection", sort="score", descending=True, limit=3)
+    total, first = search_scores(
+        store, ScoreQuery(scorer="detection", sort="score", descending=True, limit=3)
+    )
     assert total == 13 and first["score"].round(2).tolist() == [0.9, 0.8, 0.8]
     _, second = search_scores(
-        store, scorer="detection", sort="score", descending=True, limit=3, offset=3
+        store, ScoreQuery(scorer="detection", sort="score", descending=True, limit=3, offset=3)
     )
     assert second["score"].round(2).tolist() == [0.7, 0.7, 0.6]
-    total, past = search_scores(store, limit=5, offset=1000)
+    total, past = search_scores(store, ScoreQuery(limit=5, offset=1000))
     assert total == 39 and past.empty
-    _, skipped_last = search_scores(store, scorer="fuzz", sort="score", limit=None)
+    _, skipped_last = search_scores(store, ScoreQuery(scorer="fuzz", sort="score", limit=None))
     assert skipped_last["status"].tolist()[-3:] == ["skipped"] * 3, "nulls sort last"
     with pytest.raises(UserInputError, match="sort 'nope'"):
-        search_scores(store, sort="nope")
+        search_scores(store, ScoreQuery(sort="nope"))
     with pytest.raises(UserInputError, match="offset"):
-        search_scores(store, offset=-1)
+        search_scores(store, ScoreQuery(offset=-1))
 
 
-def test_query_scores_keeps_its_columns_and_order(store: Path) -> None:
-    df = query_scores(store, scorer="fuzz", min_score=0.7)
+def test_scores_page_keeps_its_columns_and_order(store: Path) -> None:
+    _, df = scores_page(store, ScoreQuery(scorer="fuzz", min_score=0.7, limit=None))
     assert list(df.columns[:4]) == ["run_id", "latent", "explanation_id", "scorer"]
     assert pairs(df) == [("ra1", 3), ("ra1", 4)]
     assert df["explanation"].tolist() == [TEXTS[3], TEXTS[4]]
 
 
 def test_search_latents(store: Path) -> None:
-    total, df = search_latents(store, checkpoint="aaaa", limit=None)
+    total, df = search_latents(store, LatentQuery(checkpoint="aaaa", limit=None))
     assert total == 6 + 3
     row = df[(df["run_id"] == "ra1") & (df["latent"] == 2)].iloc[0]
     assert row["scores"] == pytest.approx({"detection": 0.7, "fuzz": 0.6, "simulation": 0.2})
     assert row["score"] == pytest.approx(0.7), "without a scorer: the highest"
     failed = df[(df["run_id"] == "ra1") & (df["latent"] == 5)].iloc[0]
     assert failed["status"] == "llm_error" and failed["scores"] == {}
-    total, best = search_latents(store, scorer="fuzz", sort="score", descending=True, limit=2)
+    total, best = search_latents(
+        store, LatentQuery(scorer="fuzz", sort="score", descending=True, limit=2)
+    )
     assert total == 10 and best["score"].round(2).tolist() == [0.8, 0.7]
-    total, df = search_latents(store, checkpoint="aaaa", scorer="detection", min_score=0.75)
+    total, df = search_latents(
+        store, LatentQuery(checkpoint="aaaa", scorer="detection", min_score=0.75)
+    )
     assert sorted(pairs(df)) == [("ra1", 3), ("ra1", 4), ("ra2", 1)]
-    total, dogs = search_latents(store, contains="dog", min_score=0.5, scorer="detection")
+    total, dogs = search_latents(
+        store, LatentQuery(contains="dog", min_score=0.5, scorer="detection")
+    )
     assert total == 2 and set(dogs["explanation"]) == {"names of dogs", "dog breeds"}
 
 
@@ -230,11 +241,11 @@ def test_cli_scores_filters_sort_and_pages(store: Path) -> None:
 
 def test_pandas_and_sql_agree_on_every_scorers_primary_metric(tmp_path: Path) -> None:
     """Each registered scorer's rows hold a different value in every metric column: the
-    SQL ``score`` and :func:`autointerp.summary.primary_score` pick the same one."""
+    SQL ``score`` and :func:`autointerp.store.query.primary_score` pick the same one."""
     from autointerp.primary_metrics import primary_metric
     from autointerp.store import RunWriter
-    from autointerp.store.duck import METRICS
-    from autointerp.summary import primary_score
+    from autointerp.store.query import primary_score
+    from autointerp.store.schema import METRICS
     from scorers import SCORERS
 
     prov = {"run_id": "r", "model": "m", "sae_sha256": SHA_A, "seed": 0, "created_at": T0}
@@ -246,7 +257,7 @@ def test_pandas_and_sql_agree_on_every_scorers_primary_metric(tmp_path: Path) ->
     writer = RunWriter(tmp_path, "r")
     writer.add("scores", frame("scores", rows, prov))
     writer.commit({"run_id": "r", "created_at": T0.isoformat()})
-    _, sql = search_scores(tmp_path, limit=None, sort="key")
+    _, sql = search_scores(tmp_path, ScoreQuery(limit=None, sort="key"))
     pandas = read_table(tmp_path, "scores").sort_values(["latent", "scorer"])
     assert sql["scorer"].tolist() == pandas["scorer"].tolist() == SCORERS.names()
     assert sql["score"].tolist() == primary_score(pandas).tolist()
@@ -261,7 +272,7 @@ def test_a_fresh_process_knows_every_primary_metric_before_importing_scorers() -
     code = (
         "import json, sys\n"
         "from autointerp.store.duck import score_sql\n"
-        "from autointerp.summary import primary_score\n"
+        "from autointerp.store.query import primary_score\n"
         "before = 'scorers' in sys.modules\n"
         "from autointerp.primary_metrics import primary_metrics\n"
         "print(json.dumps([before, primary_metrics(), score_sql()]))\n"
