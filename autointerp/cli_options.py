@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from autointerp.config import RunConfig
-from autointerp.config_dicts import assign_dotted, deep_merge
+from autointerp.config.dicts import assign_dotted, deep_merge
 from autointerp.errors import ConfigError
 
 __all__ = [

@@ -29,7 +29,7 @@ from groundtruth.measure import fidelity, paired_gain, token_list_baseline, vali
 
 from autointerp import read_table
 from autointerp.config import RunConfig
-from autointerp.config_dicts import assign_dotted
+from autointerp.config.dicts import assign_dotted
 from autointerp.explain import EXPLAINERS
 from autointerp.pipeline import RunResult, run
 from autointerp.quality import publish

@@ -38,6 +38,7 @@ def main(spec_path: str, out_path: str) -> None:
         "n_generated": sum(1 for m in made if m.error is None),
     }
     Path(out_path).write_text(json.dumps(out), encoding="utf-8")
+    llm.close()  # stop the engine before exit (see VLLMEngineLLM.close)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from autointerp.api.auth import require_token
 from autointerp.api.models import JobRequest, JobSubmitted, Page, jsonable
 from autointerp.config import RunConfig
-from autointerp.config_dicts import assign_dotted, deep_merge
+from autointerp.config.dicts import assign_dotted, deep_merge
 from autointerp.errors import ServiceUnavailableError
 from autointerp.service.jobs import JobStore, check_config
 from autointerp.service.settings import ServiceSettings

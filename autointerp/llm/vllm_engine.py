@@ -94,7 +94,14 @@ class VLLMEngineLLM(LLM):
         self._option_ids: dict[str, list[tuple[str, int]]] = {}
 
     def close(self) -> None:
-        del self.engine
+        """Stop the engine's processes now, in this thread. Left to garbage collection or
+        to interpreter exit, the stop runs on vLLM's daemon monitor thread, which exit can
+        cut off in native code: the process then aborts ("terminate called without an
+        active exception") after its work is done."""
+        engine = self.__dict__.pop("engine", None)
+        core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            core.shutdown()
 
     # ------------------------------------------------------------------------ running
     def _params(self, **kw: Any) -> Any:

@@ -16,7 +16,7 @@ import torch
 
 from autointerp.errors import CheckpointError
 from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder
-from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, read_json
+from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, read_mapping
 from autointerp.saes.probe import Probe, torch_file
 from autointerp.saes.weights import load_torch
 
@@ -130,7 +130,7 @@ def load_dictionary_learning(path: Path) -> SparseCoder:
             "its trainer.dict_class names the class (the tensors alone do not tell "
             "AutoEncoderTopK from BatchTopKSAE)"
         )
-    config = read_json(folder / CONFIG)
+    config = read_mapping(folder / CONFIG)
     trainer = config.get("trainer")
     if not isinstance(trainer, dict) or not isinstance(trainer.get("dict_class"), str):
         raise CheckpointError(f"{folder / CONFIG}: no 'trainer.dict_class'")

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from autointerp.errors import CheckpointError, ConfigError
 from autointerp.paths import package_data
@@ -34,7 +34,7 @@ __all__ = [
     "file_sha256",
     "load_sae",
     "load_saes",
-    "read_json",
+    "read_mapping",
     "resolve_checkpoint",
 ]
 
@@ -55,6 +55,9 @@ class CheckpointFormat:
     expects: str
     """What files and tensors this format expects (for error messages and the README)."""
     example: str = ""
+    split: Callable[[Path], list[Path]] | None = None
+    """The checkpoints a path of this format holds when it may hold several (a sparsify run
+    folder: one per hook point), for :func:`load_saes`; None: a path is one checkpoint."""
 
 
 FORMATS: Registry[CheckpointFormat] = Registry("checkpoint format")
@@ -164,27 +167,42 @@ def load_sae(
 def load_saes(
     spec: str | Path, *, subject: Any = None, sae_format: str | None = None
 ) -> list[SparseCoder]:
-    """Every checkpoint under ``spec``: a sparsify run folder gives one per hook point (to be
-    cached together in one forward pass); anything else gives ``[load_sae(spec)]``."""
+    """Every checkpoint under ``spec``: a path of a format that splits (a sparsify run folder)
+    gives one per part, e.g. per hook point (to be cached together in one forward pass);
+    anything else gives ``[load_sae(spec)]``."""
     text = str(spec)
     if not text.startswith(("neurons:", "random:")):
         path = resolve_checkpoint(spec)
-        if detect_format(path, sae_format).name == "sparsify":
-            from autointerp.saes.sparsify import hookpoint_folders
-
-            return [load_sae(folder, sae_format="sparsify") for folder in hookpoint_folders(path)]
+        fmt = detect_format(path, sae_format)
+        if fmt.split is not None:
+            return [load_sae(part, sae_format=fmt.name) for part in fmt.split(path)]
     return [load_sae(spec, subject=subject, sae_format=sae_format)]
 
 
-def read_json(path: Path) -> dict[str, Any]:
+def read_mapping(
+    path: Path, *, syntax: Literal["JSON", "YAML"] = "JSON", needed_for: str = ""
+) -> dict[str, Any]:
+    """A JSON (or YAML: ``yaml.safe_load``, plain values only) file that must hold a mapping;
+    CheckpointError naming the file when it is missing (``needed_for``: why it is needed),
+    not valid or not a mapping."""
+    if syntax == "YAML":
+        import yaml
+
+        parse: Callable[[str], Any] = yaml.safe_load
+        invalid: tuple[type[Exception], ...] = (yaml.YAMLError, UnicodeDecodeError)
+        mapping = "a YAML mapping"
+    else:
+        parse, mapping = json.loads, "a JSON object"
+        invalid = (json.JSONDecodeError, UnicodeDecodeError)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
+        why = f" ({needed_for})" if needed_for else ""
+        raise CheckpointError(f"{path} is missing{why}") from None
+    except invalid as exc:
+        raise CheckpointError(f"{path} is not valid {syntax}: {exc}") from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path} must hold a JSON object, not {type(data).__name__}")
+        raise CheckpointError(f"{path} must hold {mapping}, not {type(data).__name__}")
     return data
 
 

@@ -22,7 +22,7 @@ import torch
 from autointerp.errors import CheckpointError
 from autointerp.models.hooks import EMBED
 from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder
-from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, read_json
+from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, read_mapping
 from autointerp.saes.probe import Probe
 from autointerp.saes.weights import load_npz, load_safetensors
 
@@ -154,7 +154,7 @@ def load_gemmascope(path: Path) -> SparseCoder:
     w_dec = weights.get("W_dec")
     d_out = int(w_dec.shape[-1]) if isinstance(w_dec, torch.Tensor) and w_dec.ndim == 2 else d_in
     if (file.parent / CONFIG).is_file():
-        cfg = read_json(file.parent / CONFIG)
+        cfg = read_mapping(file.parent / CONFIG)
         arch = cfg.get("architecture", "jump_relu")
         if arch != "jump_relu":
             raise CheckpointError(

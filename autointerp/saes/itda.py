@@ -23,7 +23,7 @@ import torch
 from autointerp.errors import CheckpointError
 from autointerp.saes.architectures.itda import ITDASAE
 from autointerp.saes.base import SaeInfo, check_tensor
-from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256
+from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, read_mapping
 from autointerp.saes.probe import Probe
 from autointerp.saes.weights import load_torch_tensor
 
@@ -60,21 +60,6 @@ def _detect(probe: Probe) -> bool:
     return (
         atoms.is_file() and (folder / METADATA).is_file() and probe.tensors(atoms) == {"": "Tensor"}
     )
-
-
-def read_metadata(path: Path) -> dict[str, Any]:
-    """``metadata.yaml`` as a mapping (``yaml.safe_load``: plain values only)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing (ITDA needs k and layer from it)") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} must hold a YAML mapping, not {type(data).__name__}")
-    return data
 
 
 def _int_field(meta: dict[str, Any], key: str, where: Path, *, minimum: int) -> int | None:
@@ -116,7 +101,7 @@ def _atom_indices(path: Path, n_atoms: int) -> torch.Tensor | None:
 def load_itda(path: Path) -> ITDASAE:
     folder = _folder(path)
     meta_path = folder / METADATA
-    meta = read_metadata(meta_path)
+    meta = read_mapping(meta_path, syntax="YAML", needed_for="ITDA needs k and layer from it")
     atoms = _atoms(folder / ATOMS)
     n_atoms, d_model = (int(n) for n in atoms.shape)
     declared = _int_field(meta, "activation_dim", meta_path, minimum=1)

@@ -97,8 +97,6 @@ class Probe:
         """Entry name -> shape (tensors) or value; {} when unreadable (the reason is kept)."""
         if file in self._read:
             return self._read[file]
-        from safetensors import SafetensorError
-
         found: dict[str, Any] = {}
         try:
             if file.suffix == ".safetensors":
@@ -109,19 +107,11 @@ class Probe:
                 found = _torch_header(file)
         except pickle.UnpicklingError:
             self._errors[file] = "needs arbitrary pickles (not a weights-only state dict)"
-        except (
-            OSError,
-            ValueError,
-            RuntimeError,
-            EOFError,
-            zipfile.BadZipFile,
-            SafetensorError,
-        ) as exc:
-            self._errors[file] = f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
         except Exception as exc:
-            # A probe never raises: torch's weights-only unpickler fails on arbitrary bytes
-            # (a YAML or text file) with IndexError, KeyError, TypeError, ...; such a file is
-            # then simply not a weights file; the reason is kept for the error message.
+            # A probe never raises: besides OSError, bad zips and bad safetensors headers,
+            # torch's weights-only unpickler fails on arbitrary bytes (a YAML or text file)
+            # with IndexError, KeyError, TypeError, ...; such a file is then simply not a
+            # weights file, and the reason is kept for the error message.
             self._errors[file] = f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
         self._read[file] = found
         return found

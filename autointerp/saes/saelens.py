@@ -27,7 +27,7 @@ from autointerp.saes.formats import (
     CheckpointFormat,
     file_sha256,
     positive_int,
-    read_json,
+    read_mapping,
 )
 from autointerp.saes.probe import Probe
 from autointerp.saes.sparsify import is_sparsify_cfg
@@ -167,7 +167,7 @@ def _extra(
 def saelens_info(path: Path) -> SaeInfo:
     """Parse and check ``cfg.json`` (no weights are read)."""
     cfg_path, weights_path = path / CFG, path / WEIGHTS
-    cfg = read_json(cfg_path)
+    cfg = read_mapping(cfg_path)
     if not weights_path.is_file():
         raise CheckpointError(
             f"{weights_path} is missing (SAELens checkpoints need {CFG} + {WEIGHTS})"

@@ -18,7 +18,13 @@ import torch
 
 from autointerp.errors import CheckpointError
 from autointerp.saes.base import ARCHITECTURES, SaeInfo, SparseCoder, check_tensor
-from autointerp.saes.formats import FORMATS, CheckpointFormat, file_sha256, positive_int, read_json
+from autointerp.saes.formats import (
+    FORMATS,
+    CheckpointFormat,
+    file_sha256,
+    positive_int,
+    read_mapping,
+)
 from autointerp.saes.probe import Probe
 from autointerp.saes.weights import load_safetensors, safetensors_dtype
 
@@ -104,7 +110,7 @@ def _checked(weights: dict[str, torch.Tensor], file: Path, d_in: int) -> dict[st
 
 def _load_one(path: Path) -> SparseCoder:
     cfg_path, weights_path = path / CFG, path / WEIGHTS
-    cfg: dict[str, Any] = read_json(cfg_path)
+    cfg: dict[str, Any] = read_mapping(cfg_path)
     d_in = positive_int(cfg, "d_in", cfg_path)
     activation = str(cfg.get("activation", "topk"))
     if activation not in ("topk", "groupmax"):
@@ -158,6 +164,7 @@ FORMATS.add(
         detect=_detect,
         by_name=_by_name,
         load=load_sparsify,
+        split=hookpoint_folders,
         expects=f"a folder with {CFG} (d_in, k) + {WEIGHTS} (encoder.weight [d_sae, d_in], "
         "encoder.bias, W_dec [d_sae, d_in], b_dec), or a run folder of such folders",
         example="autointerp inspect runs/smollm2/layers.6.mlp",

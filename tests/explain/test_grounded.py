@@ -1,4 +1,5 @@
-"""The latent facts, the no-LLM ``stats`` explainer and the grounded explainer's reply checks.
+"""The latent facts, the no-LLM ``stats`` explainer and the grounded explainer (its reply
+checks on their own: test_themes.py).
 
 The replies are scripted (``ScriptedLLM``, a test double for an LLM that answers in a known
 way, good or bad, on demand); the sentence embedder used for the paraphrase check is the real
@@ -20,7 +21,7 @@ from autointerp.explain.facts import (
     stats_phrase,
     token_key,
 )
-from autointerp.explain.grounded import check_theme, extract_theme, paraphrase_check
+from autointerp.explain.themes import check_theme, paraphrase_check
 from autointerp.llm.local import LocalLLM
 from autointerp.records import Example, Explanation, LatentRecord
 from tests.explain.test_explainers import RECORD, ScriptedLLM, words
@@ -101,46 +102,6 @@ def test_stats_phrase_names_a_shared_form_and_one_token_per_word(
 ) -> None:
     assert stats_phrase(_facts(*tokens)) == phrase
     assert shared_form(_facts("file", "0")) is None
-
-
-@pytest.mark.parametrize(
-    ("reply", "theme"),
-    [
-        ('The words "mother", "father" belong to the category of "family".', "family"),
-        ("Explanation: family relationships", "family relationships"),
-        ("These words are all related to kinship terms.", "kinship terms"),
-    ],
-)
-def test_extract_theme(reply: str, theme: str) -> None:
-    assert extract_theme(reply) == theme
-
-
-@pytest.mark.parametrize(
-    ("theme", "reason"),
-    [
-        ("a pattern of a token that is a token", "generic"),
-        ("the marked tokens in the example", "generic"),
-        ("latter-latter fantasy", "repetitive"),
-        ("CP<<y>>thon implementation", "copies an excerpt"),
-        ("units of time", "not supported"),
-        ("Hebrew script", "not supported"),
-    ],
-)
-def test_bad_themes_are_rejected_with_a_reason(theme: str, reason: str) -> None:
-    facts = compute_facts(family_record())
-    found = check_theme(theme, facts, "You name what a neuron responds to")
-    assert found is not None and reason in found
-
-
-@pytest.mark.slow
-def test_a_paraphrase_is_accepted_only_for_its_own_latent() -> None:
-    pytest.importorskip("sentence_transformers")
-    family, cities = compute_facts(family_record()), compute_facts(RECORD)
-    similar = paraphrase_check([family, cities])
-    assert similar is not None
-    assert check_theme("family members", family, "", similar=similar) is None
-    assert check_theme("family members", cities, "", similar=similar) is not None
-    assert check_theme("names of cities", cities, "", similar=similar) is None
 
 
 @pytest.mark.slow

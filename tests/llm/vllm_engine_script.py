@@ -37,7 +37,15 @@ def main(model_dir: str, inputs_path: str, output_path: str) -> None:
             return [clean(v) for v in obj]
         return obj
 
-    out = {
+    try:
+        out = answers(llm, spec)
+    finally:
+        llm.close()  # stop the engine before exit (see VLLMEngineLLM.close)
+    Path(output_path).write_text(json.dumps(clean(out)), encoding="utf-8")
+
+
+def answers(llm: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
         "name": llm.name,
         "generate": [
             asdict(c) for c in llm.generate(spec["generate"], max_new_tokens=spec["max_new_tokens"])
@@ -50,7 +58,6 @@ def main(model_dir: str, inputs_path: str, output_path: str) -> None:
             asdict(t) for t in llm.prompt_logprobs(spec["texts"], top_k=spec["top_k"])
         ],
     }
-    Path(output_path).write_text(json.dumps(clean(out)), encoding="utf-8")
 
 
 if __name__ == "__main__":

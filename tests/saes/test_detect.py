@@ -169,3 +169,17 @@ def test_sae_format_in_the_config_and_on_the_command_line(tmp_path: Path) -> Non
     assert config_from_args(submit.parse_args(["--sae-format", "openai"])).sae_format == "openai"
     # --format is the same option (the issue's spelling; 'scores' and 'export' keep theirs).
     assert config_from_args(parser.parse_args(["--format", "openai"])).sae_format == "openai"
+
+
+def test_formats_imports_no_format_module() -> None:
+    """Each format module imports ``formats`` (to register), never the other way: a format
+    that splits a path into several checkpoints says so (``CheckpointFormat.split``)."""
+    import ast
+
+    from autointerp.saes import formats
+
+    tree = ast.parse(Path(formats.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in imported if m and m.split(".")[-1] in FORMATS}
+    assert FORMATS.get("sparsify").split is not None
+    assert [name for name in FORMATS if FORMATS.get(name).split] == ["sparsify"]

@@ -22,8 +22,8 @@ from autointerp.config import (
     ScoringConfig,
     config_docs,
 )
-from autointerp.config_dicts import assign_dotted
-from autointerp.config_rules import (
+from autointerp.config.dicts import assign_dotted
+from autointerp.config.rules import (
     Choice,
     Flag,
     Latents,
@@ -36,7 +36,7 @@ from autointerp.config_rules import (
 )
 from autointerp.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def leaves(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, Any, Any]]:

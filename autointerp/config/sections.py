@@ -1,38 +1,20 @@
-"""The frozen run configuration, saved as JSON next to every output.
-
-Every field carries its documentation in ``metadata["doc"]`` and its value rule in
-``metadata["rule"]`` (see :mod:`autointerp.config_rules`; both shown by ``autointerp config``).
-Configs are immutable: derive a changed copy with ``dataclasses.replace``. Building a
-``RunConfig`` (directly, by ``replace`` or by ``from_dict``) checks every field's type and
-rule and raises a ``ConfigError`` naming the dotted key and what is allowed; ``from_dict`` also
-refuses unknown keys (a typo in a saved or hand-written config is an error, not a silent
-default) and checks scorer, explainer and backend names against their registries. Sections
-built on their own are checked when they become part of a ``RunConfig`` (``SamplingConfig``
-checks itself at once: the sampling functions take it alone). Secrets are never stored: the
-LLM section names the environment variable that holds the API key, never the key.
-"""
+"""The sections of the run config (corpus, cache, sampling, LLM, explanation, scoring): frozen
+dataclasses whose every field carries its documentation and value rule (``opt``)."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias
 
-from autointerp.config_dicts import from_dict, to_jsonable
-from autointerp.config_rules import (
+from autointerp.config.rules import (
     Choice,
     Flag,
-    Latents,
     PathText,
     Range,
     Registered,
     Rule,
     Text,
     check_fields,
-    check_registered,
-    rule_of,
 )
 from autointerp.errors import ConfigError
 
@@ -41,13 +23,10 @@ __all__ = [
     "CorpusConfig",
     "ExplainConfig",
     "LLMConfig",
-    "RunConfig",
     "SamplingConfig",
     "ScoringConfig",
-    "config_docs",
+    "opt",
 ]
-
-T = TypeVar("T")
 
 Dtype: TypeAlias = Literal["float32", "bfloat16", "auto"]
 Strategy: TypeAlias = Literal["quantile", "top", "importance", "random"]
@@ -398,112 +377,3 @@ class ScoringConfig:
     steer_tokens: int = opt(
         16, "'intervention' scorer: tokens generated per continuation.", POSITIVE
     )
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that determines a run's results. Saved as ``runs/<run_id>.json``."""
-
-    sae: str = opt(
-        "demo",
-        "SAE checkpoint: 'demo', a local folder or file, a hub id 'org/repo/path', "
-        "'random:<checkpoint>[:seed=N]' or 'neurons:<hook>[:k=K]' (baselines).",
-        Text(),
-    )
-    model: str | None = opt(
-        None,
-        "Subject model (local dir or hub id); default: the one the checkpoint names.",
-        Text(),
-    )
-    hook: str | None = opt(
-        None,
-        "Hook point to read, overriding the checkpoint's (needed for files that name none, "
-        "e.g. a bare Gemma Scope params.npz): blocks.L.hook_resid_post, a module path, ...",
-        Text(),
-    )
-    hook_out: str | None = opt(
-        None,
-        "A transcoder's output hook point (where its decoder writes; steering and the "
-        "'intervention' scorer need it), overriding the checkpoint's: needed when the "
-        "checkpoint names none, e.g. a SAELens 6 transcoder without hook_name_out.",
-        Text(),
-    )
-    sae_format: str | None = opt(
-        None,
-        "Load 'sae' as this checkpoint format instead of detecting the format from what the "
-        "files hold (tensor names and shapes).",
-        Registered("checkpoint format", "autointerp.saes", "FORMATS"),
-    )
-    latents: str = opt(
-        "live:32",
-        "Latents to explain: 'A:B' (range, B exclusive), 'i,j,k', or 'live:N' (the first "
-        "N latents with enough activating examples). For signed SAEs (AbsTopK) d_sae + i "
-        "is latent i's negative direction.",
-        Latents(),
-    )
-    seed: int = opt(
-        0, "Seed for every random choice; the same seed gives the same run.", Range(ge=0)
-    )
-    explanations: str | None = opt(
-        None,
-        "CSV/Parquet with 'latent' and 'explanation' columns: score these instead of "
-        "generating explanations (several per latent allowed).",
-        PathText(suffixes=(".csv", ".tsv", ".parquet")),
-    )
-    corpus: CorpusConfig = field(default_factory=CorpusConfig, metadata={"doc": "Corpus."})
-    cache: CacheConfig = field(default_factory=CacheConfig, metadata={"doc": "Caching."})
-    sampling: SamplingConfig = field(
-        default_factory=SamplingConfig, metadata={"doc": "Example sampling."}
-    )
-    llm: LLMConfig = field(default_factory=LLMConfig, metadata={"doc": "Explainer LLM."})
-    explain: ExplainConfig = field(default_factory=ExplainConfig, metadata={"doc": "Explanation."})
-    scoring: ScoringConfig = field(default_factory=ScoringConfig, metadata={"doc": "Scoring."})
-
-    def __post_init__(self) -> None:
-        check_fields(self, "")
-        corpus = self.corpus
-        if corpus.n_tokens < corpus.ctx_len:
-            raise ConfigError(
-                f"corpus.n_tokens must be at least one window (corpus.ctx_len = "
-                f"{corpus.ctx_len}), got {corpus.n_tokens}"
-            )
-        if self.llm.backend == "openai" and not self.llm.base_url:
-            raise ConfigError(
-                "llm.base_url is required with llm.backend 'openai' (an http(s):// URL "
-                "of an OpenAI-compatible server)"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_jsonable(self)  # type: ignore[no-any-return]
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """Load a config dict (unknown keys, types, rules and registered names checked)."""
-        cfg = from_dict(cls, data, "config")
-        check_registered(cfg, "")
-        return cfg
-
-    def fingerprint(self) -> str:
-        """A short stable hash of every field (used to derive the run id)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def config_docs(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(dotted name, default, doc) for every leaf field, for ``autointerp config``; the doc
-    ends with what the field's rule allows."""
-    rows: list[tuple[str, str, str]] = []
-    for f in dataclasses.fields(cls):
-        name = prefix + f.name
-        if f.default_factory is not dataclasses.MISSING:  # nested section
-            rows.extend(config_docs(f.default_factory().__class__, name + "."))
-        else:
-            doc = f.metadata.get("doc", "")
-            rule = rule_of(f)
-            if rule is not None:
-                doc += f" Allowed: {rule.describe()}."
-            rows.append((name, repr(f.default), doc))
-    return rows

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from autointerp.config_dicts import coerce
+from autointerp.config.dicts import coerce
 from autointerp.errors import ConfigError
 
 __all__ = [
