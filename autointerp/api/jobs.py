@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from autointerp.api.auth import require_token
-from autointerp.api.models import JobRequest, JobSubmitted, Page, jsonable
+from autointerp.api.schemas import JobRequest, JobSubmitted, Page, jsonable
 from autointerp.config import RunConfig
 from autointerp.config_dicts import assign_dotted, deep_merge
 from autointerp.errors import ServiceUnavailableError
