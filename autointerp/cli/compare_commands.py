@@ -8,17 +8,18 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from autointerp.cli.options import DEFAULT_OUT
+
 __all__ = ["COMMANDS", "add_commands"]
 
-DEFAULT_STORE = "autointerp-out"  # where 'autointerp run' writes by default
 DEFAULT_COMPARE_OUT = "autointerp-compare"
 
 
 def _embedder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store",
-        default=DEFAULT_STORE,
-        help=f"Store (output directory of 'autointerp run') to read (default: {DEFAULT_STORE}).",
+        default=DEFAULT_OUT,
+        help=f"Store (output directory of 'autointerp run') to read (default: {DEFAULT_OUT}).",
     )
     p.add_argument(
         "--embedder",

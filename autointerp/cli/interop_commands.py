@@ -8,9 +8,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["COMMANDS", "add_commands"]
+from autointerp.cli.options import DEFAULT_OUT
 
-DEFAULT_OUT = "autointerp-out"  # where 'autointerp run' writes by default
+__all__ = ["COMMANDS", "add_commands"]
 
 
 def _formats() -> list[str]:
