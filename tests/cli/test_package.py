@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import autointerp.cli
 from autointerp.cli.app import COMMANDS, build_parser, main
 
@@ -60,6 +62,7 @@ def test_the_cli_modules_import_each_other_without_a_circle() -> None:
             assert deps <= {"autointerp.cli.options"}, (name, deps)
 
 
+@pytest.mark.slow  # subprocesses (~1 s each)
 def test_each_cli_module_imports_first_in_a_fresh_interpreter() -> None:
     for name in MODULES:
         done = subprocess.run(
@@ -81,3 +84,27 @@ def test_the_command_table_is_every_subcommand_and_main_leaves_it_alone() -> Non
     assert main(["config"]) == 0
     assert main(["config"]) == 0
     assert before == COMMANDS
+
+
+@pytest.mark.slow  # subprocesses (~1 s each)
+def test_the_console_script_and_python_m_reach_main() -> None:
+    import importlib
+    import tomllib
+
+    from autointerp import __version__
+
+    target = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"][
+        "autointerp"
+    ]
+    module, _, attr = target.partition(":")
+    assert getattr(importlib.import_module(module), attr) is main
+    for entry in ("autointerp", "autointerp.cli"):
+        done = subprocess.run(
+            [sys.executable, "-m", entry, "--version"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert (done.returncode, done.stdout) == (0, f"autointerp {__version__}\n"), entry
