@@ -266,7 +266,7 @@ def test_each_service_builds_from_repo_files_or_pulls_a_pinned_image(service: st
 def test_autointerp_commands_parse_with_the_cli_parser(service: str) -> None:
     """Every compose command (and every Dockerfile CMD) that runs ``autointerp`` is accepted
     by autointerp's own argument parser."""
-    from autointerp.cli import _build_parser
+    from autointerp.cli.app import build_parser
 
     commands = [_command(service)]
     dockerfile = _dockerfile(service)
@@ -278,7 +278,7 @@ def test_autointerp_commands_parse_with_the_cli_parser(service: str) -> None:
         err = io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             try:
-                args = _build_parser().parse_args(argv[1:])
+                args = build_parser().parse_args(argv[1:])
             except SystemExit:
                 pytest.fail(f"{service}: `{' '.join(argv)}` is rejected: {err.getvalue()}")
         assert args.command == argv[1]
@@ -547,7 +547,7 @@ def test_dockerignore_keeps_out_environments_git_and_outputs() -> None:
         "autointerp/__pycache__/cli.cpython-311.pyc",
     ):
         assert dockerignored(path), f".dockerignore should list {path}"
-    for path in ("pyproject.toml", "README.md", "autointerp/cli.py", "docker/entrypoint.sh"):
+    for path in ("pyproject.toml", "README.md", "autointerp/cli/app.py", "docker/entrypoint.sh"):
         assert not dockerignored(path), path
 
 

@@ -17,8 +17,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from autointerp import __version__
-from autointerp.api import browse, compare, interop, jobs, neuronpedia, web
-from autointerp.api.models import Health
+from autointerp.api import browse, compare_routes, interop_routes, jobs, neuronpedia, web
+from autointerp.api.schemas import Health
 from autointerp.errors import AutointerpError, StoreError, UserInputError
 from autointerp.service.jobs import JobNotFoundError
 from autointerp.service.settings import ServiceSettings, get_settings
@@ -80,8 +80,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     app.include_router(jobs.router)
     app.include_router(browse.router)
-    app.include_router(compare.router)
-    app.include_router(interop.router)
+    app.include_router(compare_routes.router)
+    app.include_router(interop_routes.router)
     neuronpedia.mount(app)  # Neuronpedia's autointerp-server endpoints under /v1
     web.mount(app)
     return app

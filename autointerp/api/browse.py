@@ -7,7 +7,7 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from autointerp.api.models import LatentDetailOut, Listing, Page, jsonable, records
+from autointerp.api.schemas import LatentDetailOut, Listing, Page, jsonable, records
 from autointerp.service.settings import results_root
 from autointerp.store.filters import LatentQuery, ScoreQuery
 from autointerp.store.search import (

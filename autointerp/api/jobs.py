@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from autointerp.api.auth import require_token
-from autointerp.api.models import JobRequest, JobSubmitted, Page, jsonable
+from autointerp.api.schemas import JobRequest, JobSubmitted, Page, jsonable
 from autointerp.config import RunConfig
-from autointerp.config.dicts import assign_dotted, deep_merge
+from autointerp.config.build import build_config, given
 from autointerp.errors import ServiceUnavailableError
 from autointerp.service.jobs import JobStore, check_config
 from autointerp.service.settings import ServiceSettings
 
-__all__ = ["build_config", "router"]
+__all__ = ["request_config", "router"]
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -35,22 +33,12 @@ def _settings(request: Request) -> ServiceSettings:
     return settings
 
 
-def build_config(req: JobRequest) -> RunConfig:
-    """Defaults <- ``req.config`` <- the flat fields; checked as a worker would check it
+def request_config(req: JobRequest) -> RunConfig:
+    """Defaults <- ``req.config`` <- the flat fields <- ``llm``/``llm_model``
+    (:func:`autointerp.config.build.build_config`); checked as a worker would check it
     before loading anything (ConfigError naming the field otherwise)."""
-    data = deep_merge(RunConfig().to_dict(), req.config)
-    for name, dotted in _FLAT.items():
-        value = getattr(req, name)
-        if value is None:
-            continue
-        assign_dotted(data, dotted, value)
-    cfg = RunConfig.from_dict(data)
-    if req.llm or req.llm_model:
-        from autointerp.llm import llm_config_from_spec
-
-        local = cfg.llm.backend == "local"
-        spec = req.llm or ("local" if local else cfg.llm.base_url or "local")
-        cfg = replace(cfg, llm=llm_config_from_spec(spec, cfg.llm, req.llm_model))
+    flat = {dotted: getattr(req, name) for name, dotted in _FLAT.items()}
+    cfg = build_config(req.config, assign=given(flat), llm=req.llm, llm_model=req.llm_model)
     check_config(cfg)
     return cfg
 
@@ -69,7 +57,7 @@ def build_config(req: JobRequest) -> RunConfig:
 def submit_job(req: JobRequest, request: Request) -> JobSubmitted:
     """Record the job (its id is a hash of the config: the same config is the same job)
     and enqueue its first task; poll ``status_url`` to follow it."""
-    cfg = build_config(req)
+    cfg = request_config(req)
     settings = _settings(request)
     from autointerp.tasks import submit
 

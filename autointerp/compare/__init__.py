@@ -5,7 +5,7 @@ directions where they share a space; plus semantic search over explanations.
 Modules: ``sources`` (checkpoints and their explanations from a store), ``embed``
 (embedders by name, on-disk cache), ``match`` (one-to-one and best matching, baselines),
 ``decoders`` (decoder-direction matching), ``core`` (the pairwise comparison and its
-statistics), ``report`` (Parquet, JSON, PNG), ``search`` (text query -> latents).
+statistics), ``report`` (Parquet, JSON, PNG), ``semantic_search`` (text query -> latents).
 """
 
 from autointerp.compare.core import CompareOptions, Comparison, PairResult, compare
@@ -18,7 +18,7 @@ from autointerp.compare.embed import (
     make_embedder,
 )
 from autointerp.compare.report import pairs_frame, write_report
-from autointerp.compare.search import search_explanations
+from autointerp.compare.semantic_search import search_explanations
 from autointerp.compare.sources import Checkpoint, all_checkpoint_specs, load_checkpoints
 
 __all__ = [

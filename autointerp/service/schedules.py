@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from autointerp.config import RunConfig
-from autointerp.config.dicts import assign_dotted, deep_merge
+from autointerp.config.build import build_config
+from autointerp.config.dicts import assign_dotted
 from autointerp.errors import ConfigError
 
 __all__ = ["ACTIONS", "Entry", "export_entry", "load_schedule", "parse_every"]
@@ -105,7 +106,7 @@ def _entry(raw: Any, where: str) -> Entry:
         _check_cron(str(cron), f"{where}.cron")
     try:
         config = _nest(raw.get("config") or {})
-        RunConfig.from_dict(config)
+        build_config(config)
     except ConfigError as exc:
         raise ConfigError(f"{where}.config: {exc}") from exc
     if action == "score_folder" and not raw.get("folder"):
@@ -190,7 +191,7 @@ def planned_jobs(
             for p in folder.iterdir()
             if not p.name.startswith(".") and (p.is_dir() or p.suffix in CHECKPOINT_SUFFIXES)
         )
-        return [RunConfig.from_dict({**entry.config, "sae": str(p.resolve())}) for p in found]
+        return [build_config(entry.config, assign=[("sae", str(p.resolve()))]) for p in found]
     runs = _runs_to_rescore(entry, store_root, results)
     return [_rescore_config(entry, store_root, results, m) for m in runs]
 
@@ -226,9 +227,7 @@ def _rescore_config(
         expl = read_table(results, "explanations", run_id=run_id)
         expl = expl[expl["status"] == "ok"][["latent", "explanation_id", "explanation"]]
         atomic_parquet(path, pa.Table.from_pandas(expl, preserve_index=False))
-    data = deep_merge(manifest["config"], entry.config)
-    data["explanations"] = str(path)
-    return RunConfig.from_dict(data)
+    return build_config(manifest["config"], entry.config, assign=[("explanations", str(path))])
 
 
 def compare_entry(entry: Entry, store_root: Path, results: Path | str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from autointerp.cli_options import add_run_options, config_from_args
+from autointerp.cli.options import add_run_options, config_from_args
 from autointerp.config import RunConfig
 from autointerp.errors import CheckpointError, ConfigError
 from autointerp.saes import FORMATS, load_sae, load_saes

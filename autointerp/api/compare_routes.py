@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from autointerp.api.models import jsonable, records
+from autointerp.api.schemas import jsonable, records
 from autointerp.paths import cache_dir
 from autointerp.service.settings import results_root
 

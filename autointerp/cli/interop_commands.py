@@ -8,9 +8,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["INTEROP_COMMANDS", "add_interop_commands"]
+from autointerp.cli.options import DEFAULT_OUT
 
-DEFAULT_OUT = "autointerp-out"  # where 'autointerp run' writes by default
+__all__ = ["COMMANDS", "add_commands"]
 
 
 def _formats() -> list[str]:
@@ -34,7 +34,7 @@ def _name_options(p: argparse.ArgumentParser, importing: bool) -> None:
     )
 
 
-def add_interop_commands(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     """Add ``export`` and ``import`` to the top-level subparsers."""
     formats = _formats()
     exp = sub.add_parser(
@@ -110,7 +110,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-INTEROP_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": _cmd_export,
     "import": _cmd_import,
 }

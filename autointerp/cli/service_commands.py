@@ -16,19 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autointerp.cli.options import add_run_options, config_from_args
+
 if TYPE_CHECKING:
     from autointerp.config import RunConfig
     from autointerp.service.jobs import JobStore
 
-__all__ = ["SERVICE_COMMANDS", "add_service_commands"]
+__all__ = ["COMMANDS", "add_commands"]
 
 FINAL = ("done", "failed", "cancelled")
 
 
-def add_service_commands(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     """Add the service subcommands to the top-level parser's subparsers."""
-    from autointerp.cli_options import add_run_options
-
     submit = sub.add_parser(
         "submit",
         help="Submit a job to the service (Celery on Redis); prints its id.",
@@ -109,7 +109,6 @@ def _apply_store(args: argparse.Namespace) -> None:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from autointerp.cli_options import config_from_args
     from autointerp.errors import ServiceUnavailableError
     from autointerp.service.jobs import JobStore, job_id_for
     from autointerp.service.settings import get_settings
@@ -278,7 +277,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     )
 
 
-SERVICE_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "submit": _cmd_submit,
     "status": _cmd_status,
     "cancel": _cmd_cancel,

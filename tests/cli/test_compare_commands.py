@@ -1,5 +1,5 @@
 """The ``compare`` and ``search-explanations`` commands, parsed and run as the top-level
-CLI will (``add_compare_commands`` on its subparsers, then ``COMPARE_COMMANDS``)."""
+CLI will (``add_commands`` on its subparsers, then ``COMMANDS``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autointerp.cli_compare import COMPARE_COMMANDS, add_compare_commands
+from autointerp.cli.compare_commands import COMMANDS, add_commands
 from autointerp.errors import UserInputError
 from autointerp.saes import load_sae
 from tests.compare import SHARED_SHA, N, build_store
@@ -19,9 +19,9 @@ from tests.compare.test_embed import EmbeddingServer
 
 def run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="autointerp")
-    add_compare_commands(parser.add_subparsers(dest="command"))
+    add_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
-    return COMPARE_COMMANDS[args.command](args)
+    return COMMANDS[args.command](args)
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,18 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["COMPARE_COMMANDS", "add_compare_commands"]
+from autointerp.cli.options import DEFAULT_OUT
 
-DEFAULT_STORE = "autointerp-out"  # where 'autointerp run' writes by default
+__all__ = ["COMMANDS", "add_commands"]
+
 DEFAULT_COMPARE_OUT = "autointerp-compare"
 
 
 def _embedder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store",
-        default=DEFAULT_STORE,
-        help=f"Store (output directory of 'autointerp run') to read (default: {DEFAULT_STORE}).",
+        default=DEFAULT_OUT,
+        help=f"Store (output directory of 'autointerp run') to read (default: {DEFAULT_OUT}).",
     )
     p.add_argument(
         "--embedder",
@@ -39,7 +40,7 @@ def _embedder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-embed-cache", action="store_true", help="Do not cache embeddings.")
 
 
-def add_compare_commands(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     """Add ``compare`` and ``search-explanations`` to the top-level subparsers."""
     cmp = sub.add_parser(
         "compare",
@@ -203,7 +204,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-COMPARE_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "compare": _cmd_compare,
     "search-explanations": _cmd_search,
 }

@@ -1,16 +1,16 @@
-"""The options that build a run config, shared by 'run' and 'submit' (and the layering:
-defaults <- --config file <- explicit flags <- --set overrides)."""
+"""The options that build a run config, shared by 'run' and 'submit', and the run config
+they give (laid over the defaults by :mod:`autointerp.config.build`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from autointerp.config import RunConfig
-from autointerp.config.dicts import assign_dotted, deep_merge
+from autointerp.config.build import build_config, given
 from autointerp.errors import ConfigError
 
 __all__ = [
@@ -127,16 +127,9 @@ def add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults <- --config file <- explicit flags <- --set overrides."""
-    data: dict[str, Any] = RunConfig().to_dict()
-    if args.config:
-        try:
-            loaded = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"--config {args.config}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"--config {args.config}: expected a JSON object")
-        data = deep_merge(data, loaded)
+    """Defaults <- --config file <- explicit flags <- --set overrides <- --llm/--llm-model
+    (:func:`autointerp.config.build.build_config`)."""
+    partials = [_read_config_file(args.config)] if args.config else []
     flags = {
         "sae": args.sae,
         "model": args.model,
@@ -155,22 +148,28 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "explain.refine": args.refine,
         "llm.api_key_env": args.api_key_env,
     }
-    for dotted, value in flags.items():
-        if value is not None:
-            assign_dotted(data, dotted, value)
-    for item in args.set:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        assign_dotted(data, key.strip(), value)
-    cfg = RunConfig.from_dict(data)
-    if args.llm or args.llm_model:
-        from autointerp.llm import llm_config_from_spec
+    # A generator: each --set is read as it is assigned, so the first mistake is the one named.
+    assign = chain(given(flags), (_parse_set(item) for item in args.set))
+    return build_config(*partials, assign=assign, llm=args.llm, llm_model=args.llm_model)
 
-        spec = args.llm or ("local" if cfg.llm.backend == "local" else cfg.llm.base_url or "local")
-        cfg = replace(cfg, llm=llm_config_from_spec(spec, cfg.llm, args.llm_model))
-    return cfg
+
+def _read_config_file(path: str) -> dict[str, Any]:
+    try:
+        loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--config {path}: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"--config {path}: expected a JSON object")
+    return loaded
+
+
+def _parse_set(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` as ``(KEY, VALUE)``, VALUE read as JSON where it is JSON, else text."""
+    key, sep, raw = item.partition("=")
+    if not sep:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value

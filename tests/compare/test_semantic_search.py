@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autointerp.compare import NamedEmbedder, search_explanations
-from autointerp.compare.search import SEARCH_COLUMNS
+from autointerp.compare.semantic_search import SEARCH_COLUMNS
 from autointerp.errors import UserInputError
 from tests.compare import SHARED_SHA, N, build_store, memo_minilm
 

@@ -1,4 +1,5 @@
-"""The ``autointerp`` command line: one subcommand per job, each a thin call into the library."""
+"""The commands that work in this process, without the service: ``run``, ``inspect``,
+``scores``, ``serve``, ``config`` and ``list``; each a thin call into the library."""
 
 from __future__ import annotations
 
@@ -6,32 +7,24 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from autointerp import __version__
-from autointerp.cli_options import (
+from autointerp.cli.options import (
     DEFAULT_OUT,
     add_checkpoint_options,
     add_run_options,
     config_from_args,
 )
 from autointerp.config import config_docs
-from autointerp.errors import AutointerpError, ConfigError
+from autointerp.errors import ConfigError
 
-__all__ = ["main"]
-EPILOG = "Run 'autointerp <command> --help' for the options of each command."
+__all__ = ["COMMANDS", "add_commands"]
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="autointerp",
-        description="Explain and score the latents of sparse autoencoders.",
-        epilog=EPILOG,
-    )
-    parser.add_argument("--version", action="version", version=f"autointerp {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="Log debug messages.")
-    sub = parser.add_subparsers(dest="command", metavar="command")
-
+def add_commands(sub: Any) -> None:
+    """Add ``run``, ``inspect``, ``scores``, ``serve``, ``config`` and ``list`` to the
+    top-level parser's subparsers."""
     run = sub.add_parser(
         "run",
         help="Explain and score latents (with no options: the offline demo).",
@@ -56,7 +49,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("--hook", help="Override the checkpoint's hook point.")
     add_checkpoint_options(inspect)
+    _add_scores(sub)
+    _add_serve(sub)
+    sub.add_parser("config", help="List every run-config field with its default and meaning.")
+    sub.add_parser(
+        "list", help="List registered formats, architectures, backends, explainers, scorers."
+    )
 
+
+def _add_scores(sub: Any) -> None:
     scores = sub.add_parser(
         "scores",
         help="Query stored scores.",
@@ -89,6 +90,8 @@ def _build_parser() -> argparse.ArgumentParser:
     scores.add_argument("--offset", type=int, default=0, help="Skip this many rows first.")
     scores.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+
+def _add_serve(sub: Any) -> None:
     serve = sub.add_parser(
         "serve",
         help="Serve the HTTP API (jobs, checkpoints, latents, scores).",
@@ -100,21 +103,6 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--store", help="Store directory (default: $AUTOINTERP_STORE or autointerp-store)."
     )
-
-    sub.add_parser("config", help="List every run-config field with its default and meaning.")
-    sub.add_parser(
-        "list", help="List registered formats, architectures, backends, explainers, scorers."
-    )
-    from autointerp.cli_service import add_service_commands
-
-    add_service_commands(sub)
-    from autointerp.cli_compare import add_compare_commands
-
-    add_compare_commands(sub)
-    from autointerp.cli_interop import add_interop_commands
-
-    add_interop_commands(sub)
-    return parser
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -293,7 +281,7 @@ def _cmd_list(_args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _cmd_run,
     "inspect": _cmd_inspect,
     "scores": _cmd_scores,
@@ -301,36 +289,3 @@ COMMANDS = {
     "config": _cmd_config,
     "list": _cmd_list,
 }
-
-
-def main(argv: list[str] | None = None) -> int:
-    from autointerp.cli_service import SERVICE_COMMANDS
-
-    COMMANDS.update(SERVICE_COMMANDS)
-    from autointerp.cli_compare import COMPARE_COMMANDS
-
-    COMMANDS.update(COMPARE_COMMANDS)
-    from autointerp.cli_interop import INTEROP_COMMANDS
-
-    COMMANDS.update(INTEROP_COMMANDS)
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return 0
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return COMMANDS[args.command](args)
-    except AutointerpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
