@@ -29,7 +29,7 @@ from autointerp.llm import LLM
 from autointerp.paths import cache_dir
 from autointerp.pipeline import Prepared, RunResult, prepare
 from autointerp.service import codec, steps
-from autointerp.service.jobs import JobStore
+from autointerp.service.jobs import JobStore, shard_step
 from autointerp.service.settings import get_settings
 from autointerp.service.stepdata import ExplainResult, ManifestExtra, ScoreStepResult
 from autointerp.statuses import ExplanationStatus, ScoreStatus
@@ -143,7 +143,7 @@ def _drive(store: JobStore, job_id: str, prep: Prepared, clock: _Clock) -> dict[
         )
     with clock("cache"):
         n_shards = int(steps.plan(store, job_id)["n_shards"])
-        resumed = sum(store.is_marked(job_id, f"shard-{i:05d}") for i in range(n_shards))
+        resumed = sum(store.is_marked(job_id, shard_step(i)) for i in range(n_shards))
         for i in range(n_shards):
             steps.cache_shard(store, job_id, i)
         size = int(store.record(job_id)["batch_size"])

@@ -41,7 +41,15 @@ from autointerp.store.files import (
     write_json,
 )
 
-__all__ = ["JobNotFoundError", "JobStore", "job_id_for", "write_json"]
+__all__ = [
+    "JobNotFoundError",
+    "JobStore",
+    "batch_step",
+    "job_id_for",
+    "replay_step",
+    "shard_step",
+    "write_json",
+]
 
 
 class JobNotFoundError(UserInputError):
@@ -86,6 +94,21 @@ class JobPaths:
 
     def batch(self, index: int) -> StorePath:
         return self.root / "batches" / f"{index:05d}"
+
+
+def shard_step(index: int) -> str:
+    """The marker of a cached corpus shard."""
+    return f"shard-{index:05d}"
+
+
+def replay_step(index: int) -> str:
+    """The marker of a replayed shard of the needed windows."""
+    return f"replay-{index:05d}"
+
+
+def batch_step(index: int) -> str:
+    """The marker of a batch whose tables are written."""
+    return f"batch-{index:05d}"
 
 
 REDO_EXPLANATIONS = (ExplanationStatus.LLM_ERROR,)
@@ -181,7 +204,7 @@ class JobStore:
 
     def reopen_batch(self, job_id: str, index: int) -> None:
         """A batch's staged rows changed (a repair): its tables and the job's are stale."""
-        self.unmark(job_id, f"batch-{index:05d}")
+        self.unmark(job_id, batch_step(index))
         self.paths(job_id).finished.unlink(missing_ok=True)
 
     def repairs(self, job_id: str) -> dict[str, int]:
@@ -238,7 +261,7 @@ class JobStore:
         done = {p.name for p in (paths.root / "done").glob("*")}
         n_shards = plan["n_shards"] if plan else None
         batches: list[list[int]] = plan.get("batches", []) if plan else []
-        batches_done = [i for i in range(len(batches)) if f"batch-{i:05d}" in done]
+        batches_done = [i for i in range(len(batches)) if batch_step(i) in done]
         out: dict[str, Any] = {
             "job_id": job_id,
             "origin": record.get("origin"),

@@ -10,18 +10,11 @@ from autointerp.explain.grounded import promoted_tokens
 from autointerp.records import Explanation
 from autointerp.sampling import sample_latent
 from autointerp.service import codec
-from autointerp.service.jobs import REDO_EXPLANATIONS, REDO_SCORES, JobStore
+from autointerp.service.jobs import REDO_EXPLANATIONS, REDO_SCORES, JobStore, replay_step
 from autointerp.service.stepdata import ExplainResult, SampleResult, ScoreStepResult
 from autointerp.service.steps.loaded import merged_stats, prepared
 from autointerp.service.steps.replay import replay_shards
-from autointerp.service.steps.staged import (
-    NotReadyError,
-    batch_of,
-    job_plan,
-    missing,
-    replay_root,
-    replay_step,
-)
+from autointerp.service.steps.staged import NotReadyError, batch_of, job_plan, missing, replay_root
 from autointerp.stages import build_records, explanations_for, score_all
 from autointerp.statuses import ExplanationStatus, ScoreStatus
 from autointerp.store.files import StorePath

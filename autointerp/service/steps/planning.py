@@ -12,16 +12,10 @@ from autointerp.cache.shards import cached_stats, compute_shards, shard_ranges
 from autointerp.cache.stats import LatentStats
 from autointerp.pipeline import Prepared
 from autointerp.sampling.build import needed_windows
-from autointerp.service.jobs import JobStore, write_json
+from autointerp.service.jobs import JobStore, shard_step, write_json
 from autointerp.service.stepdata import JobPlan, MergeResult, PlanResult, ShardResult
 from autointerp.service.steps.loaded import prepared
-from autointerp.service.steps.staged import (
-    NotReadyError,
-    job_plan,
-    missing,
-    replay_root,
-    shard_step,
-)
+from autointerp.service.steps.staged import NotReadyError, job_plan, missing, replay_root
 from autointerp.stages import run_inputs, select_samples
 
 __all__ = ["cache_shard", "merge_stats", "plan"]

@@ -6,16 +6,10 @@ from __future__ import annotations
 
 from autointerp.cache.replayed import load_windows, shard_path, write_shard
 from autointerp.cache.shards import shard_ranges
-from autointerp.service.jobs import JobStore
+from autointerp.service.jobs import JobStore, replay_step
 from autointerp.service.stepdata import BatchesResult, ReplayPlan, ReplayShardResult
 from autointerp.service.steps.loaded import prepared
-from autointerp.service.steps.staged import (
-    NotReadyError,
-    job_plan,
-    missing,
-    replay_root,
-    replay_step,
-)
+from autointerp.service.steps.staged import NotReadyError, job_plan, missing, replay_root
 
 __all__ = ["replay_plan", "replay_shard", "replay_shards", "replayed"]
 

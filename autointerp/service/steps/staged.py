@@ -1,5 +1,6 @@
 """What earlier steps left on the store, as the later steps read it: the job's plan, a
-batch's folder and latents, the replay store, and the names of the step markers."""
+batch's folder and latents, the replay store, the steps not marked done yet (markers named by
+:mod:`autointerp.service.jobs`)."""
 
 from __future__ import annotations
 
@@ -13,32 +14,14 @@ from autointerp.store.files import StorePath
 __all__ = [
     "NotReadyError",
     "batch_of",
-    "batch_step",
     "job_plan",
     "missing",
     "replay_root",
-    "replay_step",
-    "shard_step",
 ]
 
 
 class NotReadyError(AutointerpError):
     """A step ran before the steps it needs finished (its task retries later)."""
-
-
-def shard_step(index: int) -> str:
-    """The marker of a cached corpus shard."""
-    return f"shard-{index:05d}"
-
-
-def replay_step(index: int) -> str:
-    """The marker of a replayed shard of the needed windows."""
-    return f"replay-{index:05d}"
-
-
-def batch_step(index: int) -> str:
-    """The marker of a batch whose tables are written."""
-    return f"batch-{index:05d}"
 
 
 def missing(store: JobStore, job_id: str, marker: Callable[[int], str], n: int) -> list[int]:

@@ -20,16 +20,10 @@ from autointerp.results import (
     scores_frame,
 )
 from autointerp.service import codec
-from autointerp.service.jobs import JobStore, write_json
+from autointerp.service.jobs import JobStore, batch_step, write_json
 from autointerp.service.settings import get_settings, results_root
 from autointerp.service.stepdata import FinaliseResult, JobPlan, ManifestExtra, WriteResult
-from autointerp.service.steps.staged import (
-    NotReadyError,
-    batch_of,
-    batch_step,
-    job_plan,
-    missing,
-)
+from autointerp.service.steps.staged import NotReadyError, batch_of, job_plan, missing
 from autointerp.store import RunWriter
 from autointerp.store.files import read_parquet, write_parquet
 from autointerp.store.writer import to_table
