@@ -56,6 +56,13 @@ from autointerp.records import Explanation, LatentRecord
 from autointerp.sampling import LatentSample
 from autointerp.service.jobs import JobStore
 from autointerp.service.redis_server import EmbeddedRedis
+from autointerp.stages import (
+    build_records,
+    compute_stats,
+    explanations_for,
+    score_all,
+    select_samples,
+)
 from scorers import SCORERS as REGISTRY
 from scorers.base import YesNoScorer
 
@@ -136,7 +143,7 @@ def run_level(
     server.reset()
     cpu = time.process_time()
     start, before = time.perf_counter(), 0
-    explanations = pipeline.explanations_for(p, records, samples, False)
+    explanations = explanations_for(p, records, samples, False)
 
     def lap(name: str) -> None:
         nonlocal start, before
@@ -147,7 +154,7 @@ def run_level(
     lap("explain")
     statuses = Counter(e.status for e in explanations)
     for name in prep.cfg.scoring.scorers:
-        results = pipeline.score_all(p, records, explanations, False, scorers=[name])
+        results = score_all(p, records, explanations, False, scorers=[name])
         lap(name)
         statuses.update(f"{name}:{r.status}" for r in results)
     cpu = time.process_time() - cpu
@@ -162,9 +169,9 @@ def in_process(server: ServerProcess, args: argparse.Namespace) -> None:
     cfg = bench_config(server.url, max(levels), f"live:{args.latents}")
     t0 = time.perf_counter()
     prep = pipeline.prepare(cfg)
-    stats = pipeline.compute_stats(prep, False)
-    samples = pipeline.select_samples(stats, prep)
-    records = pipeline.build_records(prep, stats, samples, False)
+    stats = compute_stats(prep, False)
+    samples = select_samples(stats, prep)
+    records = build_records(prep, stats, samples, False)
     print(
         f"\n[1] in process: {len(records)} latents ready (load + cache + sample, untimed: "
         f"{time.perf_counter() - t0:.1f} s); latency L = {args.latency} s; scorers "

@@ -57,9 +57,10 @@ from autointerp.explain import EXPLAINERS, ExplainContext
 from autointerp.llm.base import Messages
 from autointerp.llm.local import common_prefix_len, prefix_batches
 from autointerp.models.offline import SMOLLM2, offline_model_dir
-from autointerp.pipeline import Prepared, build_records, compute_stats, prepare
+from autointerp.pipeline import Prepared, prepare
 from autointerp.records import Example, Explanation, LatentRecord
 from autointerp.sampling import sample_latent
+from autointerp.stages import build_records, compute_stats
 from scorers import SCORERS
 from scorers.base import CONTENT_FREE, YesNoScorer
 

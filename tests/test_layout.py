@@ -117,9 +117,14 @@ def _runtime_imports(path: Path) -> set[str]:
 
 
 def test_storage_sits_below_the_pipeline_and_its_front_doors() -> None:
-    """At run time the store imports only itself, the errors and the primary-metric
-    registry; never the CLI, the API or the service, not even for types."""
-    below = ("autointerp.store", "autointerp.errors", "autointerp.primary_metrics")
+    """At run time the store imports only itself, the errors, the primary-metric registry
+    and the status values; never the CLI, the API or the service, not even for types."""
+    below = (
+        "autointerp.store",
+        "autointerp.errors",
+        "autointerp.primary_metrics",
+        "autointerp.statuses",
+    )
     above = ("autointerp.cli", "autointerp.api", "autointerp.service", "autointerp.tasks")
     assert "autointerp.cache.stats" in _imported_modules(ROOT / "autointerp/store/frames.py")
     for path in sorted((ROOT / "autointerp" / "store").rglob("*.py")):

@@ -258,7 +258,7 @@ def _cmd_beat(args: argparse.Namespace) -> int:
     _apply_store(args)
     if args.schedule:
         os.environ["AUTOINTERP_SCHEDULE_FILE"] = str(Path(args.schedule).resolve())
-    from autointerp.tasks.schedule import run_beat
+    from autointerp.tasks.beat import run_beat
 
     run_beat(loglevel=args.loglevel)
     return 0

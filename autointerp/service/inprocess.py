@@ -29,8 +29,10 @@ from autointerp.llm import LLM
 from autointerp.paths import cache_dir
 from autointerp.pipeline import Prepared, RunResult, prepare
 from autointerp.service import codec, steps
-from autointerp.service.jobs import JobStore
+from autointerp.service.jobs import JobStore, shard_step
 from autointerp.service.settings import get_settings
+from autointerp.service.stepdata import ExplainResult, ManifestExtra, ScoreStepResult
+from autointerp.statuses import ExplanationStatus, ScoreStatus
 from autointerp.store import read_table
 from autointerp.store.files import glob, rmtree
 from autointerp.store.remote import is_url
@@ -141,7 +143,7 @@ def _drive(store: JobStore, job_id: str, prep: Prepared, clock: _Clock) -> dict[
         )
     with clock("cache"):
         n_shards = int(steps.plan(store, job_id)["n_shards"])
-        resumed = sum(store.is_marked(job_id, f"shard-{i:05d}") for i in range(n_shards))
+        resumed = sum(store.is_marked(job_id, shard_step(i)) for i in range(n_shards))
         for i in range(n_shards):
             steps.cache_shard(store, job_id, i)
         size = int(store.record(job_id)["batch_size"])
@@ -165,7 +167,7 @@ def _drive(store: JobStore, job_id: str, prep: Prepared, clock: _Clock) -> dict[
             steps.sample_batch(store, job_id, b)
         with clock("explain"):
             explained = steps.explain_batch(store, job_id, b)
-        outcomes = []
+        outcomes: list[ScoreStepResult] = []
         with clock("score"):
             for name in scorers:
                 outcomes.append(steps.score_batch(store, job_id, b, name))
@@ -173,7 +175,10 @@ def _drive(store: JobStore, job_id: str, prep: Prepared, clock: _Clock) -> dict[
             steps.write_batch(store, job_id, b)
         clock.say(_batch_line(store, job_id, b, n_batches, [explained, *outcomes], started))
     with clock("write"):
-        extra = {"timings_s": dict(clock.seconds), "llm_requests": prep.llm.requests}
+        extra: ManifestExtra = {
+            "timings_s": dict(clock.seconds),
+            "llm_requests": prep.llm.requests,
+        }
         done = steps.finalise(store, job_id, extra)
     finished = codec.load(store.paths(job_id).finished)
     clock.say(f"write: run {prep.run_id} ({'unchanged' if done.get('skipped') else 'written'})")
@@ -186,7 +191,7 @@ def _batch_line(
     job_id: str,
     index: int,
     n_batches: int,
-    outcomes: list[dict[str, Any]],
+    outcomes: list[ExplainResult | ScoreStepResult],
     started: float,
 ) -> str:
     folder = store.paths(job_id).batch(index)
@@ -195,14 +200,13 @@ def _batch_line(
     def count(rows: list[dict[str, Any]], status: str) -> int:
         return sum(r["status"] == status for r in rows)
 
-    parts = [f"{count(expl, 'ok')}/{len(expl)} explanations ok"]
+    parts = [f"{count(expl, ExplanationStatus.OK)}/{len(expl)} explanations ok"]
     for path in glob(folder, "scores-*.json"):
         rows = codec.load(path)
         name = path.stem.removeprefix("scores-")
-        bad = len(rows) - count(rows, "ok")
-        parts.append(
-            f"{name} {count(rows, 'ok')}/{len(rows)} ok" + (f" ({bad} not)" if bad else "")
-        )
+        ok = count(rows, ScoreStatus.OK)
+        bad = len(rows) - ok
+        parts.append(f"{name} {ok}/{len(rows)} ok" + (f" ({bad} not)" if bad else ""))
     if all(o.get("skipped") for o in outcomes):
         parts.append("already done")
     elif any("repaired" in o for o in outcomes):

@@ -30,6 +30,8 @@ from typing import Any
 from autointerp.config import RunConfig
 from autointerp.errors import ConfigError, UserInputError
 from autointerp.inputs import parse_latents
+from autointerp.service.stepdata import JobPlan
+from autointerp.statuses import ExplanationStatus, JobState, ScoreStatus
 from autointerp.store.files import (
     RemotePath,
     StorePath,
@@ -39,7 +41,15 @@ from autointerp.store.files import (
     write_json,
 )
 
-__all__ = ["JobNotFoundError", "JobStore", "job_id_for", "write_json"]
+__all__ = [
+    "JobNotFoundError",
+    "JobStore",
+    "batch_step",
+    "job_id_for",
+    "replay_step",
+    "shard_step",
+    "write_json",
+]
 
 
 class JobNotFoundError(UserInputError):
@@ -86,10 +96,25 @@ class JobPaths:
         return self.root / "batches" / f"{index:05d}"
 
 
-REDO_EXPLANATIONS = ("llm_error",)
+def shard_step(index: int) -> str:
+    """The marker of a cached corpus shard."""
+    return f"shard-{index:05d}"
+
+
+def replay_step(index: int) -> str:
+    """The marker of a replayed shard of the needed windows."""
+    return f"replay-{index:05d}"
+
+
+def batch_step(index: int) -> str:
+    """The marker of a batch whose tables are written."""
+    return f"batch-{index:05d}"
+
+
+REDO_EXPLANATIONS = (ExplanationStatus.LLM_ERROR,)
 """Explanation statuses a rerun redoes (the LLM call failed; an unparsable reply is an
 answer, kept)."""
-REDO_SCORES = ("partial", "failed")
+REDO_SCORES = (ScoreStatus.PARTIAL, ScoreStatus.FAILED)
 """Score statuses a rerun redoes (some or all judgements failed)."""
 
 
@@ -161,9 +186,12 @@ class JobStore:
     def config(self, job_id: str) -> RunConfig:
         return RunConfig.from_dict(self.record(job_id)["config"])
 
-    def plan(self, job_id: str) -> dict[str, Any] | None:
+    def plan(self, job_id: str) -> JobPlan | None:
         path = self.paths(job_id).plan
-        return read_json(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        info: JobPlan = read_json(path)
+        return info
 
     def mark(self, job_id: str, step: str, info: dict[str, Any] | None = None) -> None:
         write_json(self.paths(job_id).marker(step), info or {"at": _now()})
@@ -176,7 +204,7 @@ class JobStore:
 
     def reopen_batch(self, job_id: str, index: int) -> None:
         """A batch's staged rows changed (a repair): its tables and the job's are stale."""
-        self.unmark(job_id, f"batch-{index:05d}")
+        self.unmark(job_id, batch_step(index))
         self.paths(job_id).finished.unlink(missing_ok=True)
 
     def repairs(self, job_id: str) -> dict[str, int]:
@@ -233,7 +261,7 @@ class JobStore:
         done = {p.name for p in (paths.root / "done").glob("*")}
         n_shards = plan["n_shards"] if plan else None
         batches: list[list[int]] = plan.get("batches", []) if plan else []
-        batches_done = [i for i in range(len(batches)) if f"batch-{i:05d}" in done]
+        batches_done = [i for i in range(len(batches)) if batch_step(i) in done]
         out: dict[str, Any] = {
             "job_id": job_id,
             "origin": record.get("origin"),
@@ -248,20 +276,20 @@ class JobStore:
             "error": None,
         }
         if paths.finished.is_file():
-            out["state"] = "done"
+            out["state"] = JobState.DONE
             out["finished"] = read_json(paths.finished)
             out["failed_rows"] = out["finished"].get("failed_rows", {})
         elif paths.cancelled.is_file():
-            out["state"] = "cancelled"
+            out["state"] = JobState.CANCELLED
         elif paths.error.is_file():
-            out["state"] = "failed"
+            out["state"] = JobState.FAILED
             out["error"] = read_json(paths.error)
         elif plan is None:
-            out["state"] = "queued"
+            out["state"] = JobState.QUEUED
         elif "batches" not in plan:
-            out["state"] = "caching"
+            out["state"] = JobState.CACHING
         else:
-            out["state"] = "running"
+            out["state"] = JobState.RUNNING
         return out
 
     def list_jobs(self) -> list[dict[str, Any]]:

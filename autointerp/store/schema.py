@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from autointerp.statuses import ScoreStatus
+
 __all__ = ["KEYS", "METRICS", "SCHEMAS", "SCORED", "column_docs"]
 
-SCORED = ("ok", "partial")
+SCORED = (ScoreStatus.OK, ScoreStatus.PARTIAL)
 """Score statuses whose metrics are valid (a partial row's leave out its failed judgements)."""
 
 _PROVENANCE = [

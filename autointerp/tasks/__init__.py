@@ -1,6 +1,6 @@
 """Celery front door: the app (:mod:`.app`), thin tasks (:mod:`.tasks`), the task graph
-(:mod:`.graph`) and beat schedules (:mod:`.schedule`). Importing this package does not
-connect to Redis; submitting does."""
+(:mod:`.graph`) and Celery beat firing schedule files (:mod:`.beat`). Importing this package
+does not connect to Redis; submitting does."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def celery_config(settings: ServiceSettings) -> dict[str, Any]:
     }
 
 
-app = Celery("autointerp", include=["autointerp.tasks.tasks", "autointerp.tasks.schedule"])
+app = Celery("autointerp", include=["autointerp.tasks.tasks", "autointerp.tasks.beat"])
 app.conf.update(celery_config(get_settings()))
 
 

@@ -1,6 +1,7 @@
 """The thin Celery tasks: each takes a job id (and a shard/batch index or a scorer), calls
-one step of :mod:`autointerp.service.steps`, and returns the step's small dict. The steps
-read and write the store; no tensor ever goes through Redis.
+one step of :mod:`autointerp.service.steps`, and returns the step's small typed dict
+(:mod:`autointerp.service.stepdata`). The steps read and write the store; no tensor ever
+goes through Redis.
 
 Failure policy (one place, :func:`_step`):
 
@@ -16,7 +17,7 @@ Failure policy (one place, :func:`_step`):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Task, chain, chord, group
 from celery.exceptions import SoftTimeLimitExceeded
@@ -25,6 +26,19 @@ from autointerp.errors import AutointerpError, LLMUnavailableError
 from autointerp.service import steps
 from autointerp.service.jobs import JobStore
 from autointerp.service.settings import get_settings
+from autointerp.service.stepdata import (
+    BatchesResult,
+    ExplainResult,
+    FinaliseResult,
+    Halted,
+    MergeResult,
+    PlanResult,
+    ReplayShardResult,
+    SampleResult,
+    ScoreStepResult,
+    ShardResult,
+    WriteResult,
+)
 from autointerp.tasks.app import app
 from autointerp.tasks.routing import explain_step, load_routes, score_step
 
@@ -43,15 +57,14 @@ __all__ = [
 
 NOT_READY_COUNTDOWN = 2.0
 NOT_READY_RETRIES = 600
+R = TypeVar("R")
 
 
 def _store() -> JobStore:
     return JobStore(get_settings().store)
 
 
-def _step(
-    task: Task, name: str, job_id: str, fn: Callable[..., dict[str, Any]], *args: Any
-) -> dict[str, Any]:
+def _step(task: Task, name: str, job_id: str, fn: Callable[..., R], *args: Any) -> R | Halted:
     store = _store()
     if store.is_cancelled(job_id):
         return {"job_id": job_id, "cancelled": True}
@@ -86,7 +99,7 @@ def _on(step: str, sig: Any) -> Any:
 
 
 @app.task(bind=True, name="autointerp.plan")
-def plan_job(self: Task, job_id: str) -> dict[str, Any]:
+def plan_job(self: Task, job_id: str) -> PlanResult | Halted:
     """Check the inputs, then cache the corpus shards (a group) and merge them (a chord)."""
     out = _step(self, "plan", job_id, steps.plan)
     if "n_shards" in out:
@@ -98,12 +111,12 @@ def plan_job(self: Task, job_id: str) -> dict[str, Any]:
 
 
 @app.task(bind=True, name="autointerp.cache_shard")
-def cache_shard(self: Task, job_id: str, index: int) -> dict[str, Any]:
+def cache_shard(self: Task, job_id: str, index: int) -> ShardResult | Halted:
     return _step(self, "cache_shard", job_id, steps.cache_shard, index)
 
 
 @app.task(bind=True, name="autointerp.merge_stats")
-def merge_stats(self: Task, job_id: str) -> dict[str, Any]:
+def merge_stats(self: Task, job_id: str) -> MergeResult | Halted:
     """Merge the shards; replay the windows the batches need once (a group of replay shards)
     and then start the batches (the chord's callback)."""
     size = int(_store().record(job_id).get("batch_size") or get_settings().batch_size)
@@ -123,12 +136,12 @@ def merge_stats(self: Task, job_id: str) -> dict[str, Any]:
 
 
 @app.task(bind=True, name="autointerp.replay_shard")
-def replay_shard(self: Task, job_id: str, index: int) -> dict[str, Any]:
+def replay_shard(self: Task, job_id: str, index: int) -> ReplayShardResult | Halted:
     return _step(self, "replay_shard", job_id, steps.replay_shard, index)
 
 
 @app.task(bind=True, name="autointerp.start_batches")
-def start_batches(self: Task, job_id: str) -> dict[str, Any]:
+def start_batches(self: Task, job_id: str) -> BatchesResult | Halted:
     """Start one chain per latent batch once every replay shard is on the store."""
     out = _step(self, "start_batches", job_id, steps.replayed)
     if "n_batches" in out:
@@ -150,22 +163,22 @@ def _start_batches(job_id: str, n_batches: int) -> None:
 
 
 @app.task(bind=True, name="autointerp.sample")
-def sample(self: Task, job_id: str, batch: int) -> dict[str, Any]:
+def sample(self: Task, job_id: str, batch: int) -> SampleResult | Halted:
     return _step(self, "sample", job_id, steps.sample_batch, batch)
 
 
 @app.task(bind=True, name="autointerp.explain")
-def explain(self: Task, job_id: str, batch: int) -> dict[str, Any]:
+def explain(self: Task, job_id: str, batch: int) -> ExplainResult | Halted:
     return _step(self, "explain", job_id, steps.explain_batch, batch)
 
 
 @app.task(bind=True, name="autointerp.score")
-def score(self: Task, job_id: str, batch: int, scorer: str) -> dict[str, Any]:
+def score(self: Task, job_id: str, batch: int, scorer: str) -> ScoreStepResult | Halted:
     return _step(self, f"score:{scorer}", job_id, steps.score_batch, batch, scorer)
 
 
 @app.task(bind=True, name="autointerp.write_batch")
-def write_batch(self: Task, job_id: str, batch: int) -> dict[str, Any]:
+def write_batch(self: Task, job_id: str, batch: int) -> WriteResult | Halted:
     """Write the batch; the batch that completes the job starts ``finalise`` (idempotent,
     so two batches finishing at once start it twice and it writes once)."""
     out = _step(self, "write_batch", job_id, steps.write_batch, batch)
@@ -175,5 +188,5 @@ def write_batch(self: Task, job_id: str, batch: int) -> dict[str, Any]:
 
 
 @app.task(bind=True, name="autointerp.finalise")
-def finalise(self: Task, job_id: str) -> dict[str, Any]:
+def finalise(self: Task, job_id: str) -> FinaliseResult | Halted:
     return _step(self, "finalise", job_id, steps.finalise)

@@ -14,6 +14,7 @@ import pytest
 from autointerp.config import LLMConfig, RunConfig
 from autointerp.service import codec, steps
 from autointerp.service.jobs import JobStore
+from autointerp.service.steps import loaded as steps_loaded
 from autointerp.store import read_table
 from tests.servers.scripted_openai import ScriptedServer
 
@@ -51,7 +52,7 @@ def test_llm_steps_never_load_the_model_or_the_sae(
                 raise AssertionError("an llm-queue step loaded the model, the SAE or the corpus")
 
             for target in ("load_inputs", "prepare"):
-                monkeypatch.setattr(steps, target, refuse)
+                monkeypatch.setattr(steps_loaded, target, refuse)
             monkeypatch.setattr("autointerp.pipeline.load_inputs", refuse)
             steps.explain_batch(store, job_id, 0)
             for scorer in cfg.scoring.scorers:
@@ -109,9 +110,9 @@ def test_replay_once_gives_the_records_of_a_direct_replay(
 
     from autointerp.cache import LatentStats
     from autointerp.cache import replayed as replayed_mod
-    from autointerp.pipeline import build_records
     from autointerp.sampling import sample_latent
     from autointerp.sampling.build import needed_windows
+    from autointerp.stages import build_records
 
     cfg = replace(small_cfg, cache=replace(small_cfg.cache, shard_windows=20))
     store = JobStore(tmp_path / "jobs", results=tmp_path / "out", progress=False)
@@ -133,6 +134,7 @@ def test_replay_once_gives_the_records_of_a_direct_replay(
         for i in range(merged["n_replay"]):
             steps.replay_shard(store, job_id, i)
         plan = steps.replay_plan(store, job_id)
+        assert plan is not None
         assert len(seen) == len(set(seen)) == plan["windows"] <= plan["corpus_windows"]
         prep = steps.prepared(store, job_id)
         stats = LatentStats.load(store.paths(job_id).root / "stats.npz")
@@ -194,7 +196,7 @@ def test_a_model_worker_keeps_the_inputs_warm_across_jobs(
         def refuse(*args: Any, **kwargs: Any) -> Any:
             raise AssertionError("the second job loaded its inputs again")
 
-        monkeypatch.setattr(steps, "load_inputs", refuse)
+        monkeypatch.setattr(steps_loaded, "load_inputs", refuse)
         monkeypatch.setattr("autointerp.pipeline.load_inputs", refuse)
         steps.plan(store, second)
         steps.release(second)  # as if planned by another task: loaded lazily from here on

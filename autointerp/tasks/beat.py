@@ -31,12 +31,16 @@ from autointerp.service.schedules import (
     planned_jobs,
 )
 from autointerp.service.settings import get_settings, results_root
+from autointerp.statuses import JobState
 from autointerp.store.remote import is_url
 from autointerp.tasks.app import app
 from autointerp.tasks.graph import submit
 from autointerp.tasks.routing import load_routes
 
 __all__ = ["beat_schedule", "run_beat", "scheduled"]
+
+RESTARTABLE = (JobState.FAILED, JobState.CANCELLED)
+"""The states in which a fire submits an existing job again."""
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 3600
@@ -63,10 +67,7 @@ def scheduled(self: Task, entry: dict[str, Any]) -> dict[str, Any]:
         submitted, existing = [], []
         for cfg in planned_jobs(item, root, results_root(settings)):
             job_id = job_id_for(cfg)
-            if store.exists(job_id) and store.status(job_id)["state"] not in (
-                "failed",
-                "cancelled",
-            ):
+            if store.exists(job_id) and store.status(job_id)["state"] not in RESTARTABLE:
                 existing.append(job_id)
                 continue
             submitted.append(submit(cfg, origin=f"schedule:{item.name}", settings=settings)[0])
