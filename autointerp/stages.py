@@ -17,11 +17,11 @@ from autointerp.explain import EXPLAINERS, ExplainContext, needs_model, uses_log
 from autointerp.explain.refine import RefiningExplainer
 from autointerp.models.loader import SubjectModel
 from autointerp.pipeline import Prepared
-from autointerp.records import Explanation, LatentRecord
-from autointerp.sampling import LatentSample, make_records, sample_latent
+from autointerp.records import Explanation, LatentRecord, LatentSample, ScoreResult
+from autointerp.sampling import make_records, sample_latent
 from autointerp.sampling.build import ActsFor
 from autointerp.statuses import SampleStatus, ScoreStatus
-from scorers import SCORERS, Scorer, ScoreResult, ScoringContext
+from scorers import SCORERS, Scorer, ScoringContext
 from scorers.base import settle_status
 
 __all__ = [

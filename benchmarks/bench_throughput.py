@@ -52,8 +52,7 @@ from autointerp.config import (
 )
 from autointerp.llm.openai_http import OpenAICompatibleLLM
 from autointerp.pipeline import Prepared
-from autointerp.records import Explanation, LatentRecord
-from autointerp.sampling import LatentSample
+from autointerp.records import Explanation, LatentRecord, LatentSample
 from autointerp.service.jobs import JobStore
 from autointerp.service.redis_server import EmbeddedRedis
 from autointerp.stages import (

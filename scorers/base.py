@@ -25,7 +25,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,8 +34,9 @@ from autointerp.errors import ConfigError
 from autointerp.llm.base import LLM, Messages
 from autointerp.primary_metrics import declare as declare_primary_metric
 from autointerp.prompts import load_template
-from autointerp.records import Explanation, LatentRecord
+from autointerp.records import Explanation, LatentRecord, ScoreResult
 from autointerp.registry import Registry
+from autointerp.statuses import ExplanationStatus, ScoreStatus
 from scorers.metrics import binary_metrics
 
 if TYPE_CHECKING:
@@ -68,24 +69,6 @@ class Item:
     window: int
     text: str = ""
     """The example as plain text (for the likelihood method)."""
-
-
-@dataclass
-class ScoreResult:
-    latent: int
-    explanation_id: int
-    scorer: str
-    status: str
-    """'ok'; 'partial' (some judgements failed, see :func:`settle_status`); 'failed' (every
-    judgement failed); 'skipped' (no usable explanation or examples)."""
-    method: str
-    error: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    judgements: list[dict[str, Any]] = field(default_factory=list)
-    prompt_version: str = ""
-    """The prompt version used, when it is not the scorer's default ``prompt_version``."""
 
 
 @dataclass
@@ -143,19 +126,21 @@ class Scorer(ABC):
         the pipeline before any heavy work)."""
 
     def result(self, record: LatentRecord, explanation: Explanation, method: str) -> ScoreResult:
-        return ScoreResult(record.latent, explanation.explanation_id, self.name, "ok", method)
+        return ScoreResult(
+            record.latent, explanation.explanation_id, self.name, ScoreStatus.OK, method
+        )
 
 
 def settle_status(result: ScoreResult) -> ScoreResult:
     """Mark an 'ok' result 'partial' when some of its judgements failed (their count in
     ``n_failed``, the first error in ``error``): its metrics leave those out, and a rerun of
     the run redoes the row. Called on every scorer's results in one place (the pipeline)."""
-    if result.status != "ok":
+    if result.status != ScoreStatus.OK:
         return result
     errors = [j["error"] for j in result.judgements if j.get("error")]
     n_failed = max(len(errors), int(result.metrics.get("n_failed") or 0))
     if n_failed:
-        result.status = "partial"
+        result.status = ScoreStatus.PARTIAL
         total = len(result.judgements) or result.metrics.get("n_examples") or "?"
         first = f": {errors[0]}" if errors else ""
         result.error = f"{n_failed} of {total} judgements failed{first}"
@@ -168,7 +153,7 @@ def skip_without_examples(result: ScoreResult, record: LatentRecord) -> bool:
     (a latent that fires in every window has no negatives); True if skipped."""
     if record.score and record.nonactivating:
         return False
-    result.status = "skipped"
+    result.status = ScoreStatus.SKIPPED
     result.error = (
         f"needs activating and non-activating examples, got {len(record.score)} "
         f"activating and {len(record.nonactivating)} non-activating"
@@ -178,8 +163,8 @@ def skip_without_examples(result: ScoreResult, record: LatentRecord) -> bool:
 
 def skip_unusable(result: ScoreResult, explanation: Explanation) -> bool:
     """Mark ``result`` skipped when the explanation has no usable text; True if skipped."""
-    if explanation.status != "ok" or not explanation.text:
-        result.status = "skipped"
+    if explanation.status != ExplanationStatus.OK or not explanation.text:
+        result.status = ScoreStatus.SKIPPED
         result.error = f"no usable explanation ({explanation.status})"
         return True
     return False
@@ -254,7 +239,7 @@ class YesNoScorer(Scorer):
             items = self.items(record, expl, seed)
             n_pos = sum(item.label for item in items)
             if n_pos == 0 or n_pos == len(items):
-                result.status = "skipped"
+                result.status = ScoreStatus.SKIPPED
                 result.error = (
                     f"needs positive and negative examples, got {n_pos} positive and "
                     f"{len(items) - n_pos} negative (a latent that fires in every window has "
@@ -287,8 +272,8 @@ class YesNoScorer(Scorer):
             if calibrate:  # the calibration prompt is part of this result's cost
                 result.prompt_tokens += own[-1].prompt_tokens
                 result.completion_tokens += own[-1].completion_tokens
-                if own[-1].error and result.status == "ok":  # a fallback threshold: redo
-                    result.status = "partial"
+                if own[-1].error and result.status == ScoreStatus.OK:  # a fallback threshold: redo
+                    result.status = ScoreStatus.PARTIAL
                     result.error = f"the calibration prompt failed: {own[-1].error}"
                     # a failed request like any judgement's: counted, so a partial row
                     # always says how many of its requests failed
@@ -370,7 +355,7 @@ def _finish(
         for item, a in zip(items, answers, strict=True)
     ]
     if np.isnan(p).all():
-        result.status = "failed"
+        result.status = ScoreStatus.FAILED
         result.error = next((a.error for a in answers if a.error), "all judgements failed")
         return
     labels = np.asarray([item.label for item in items], dtype=bool)

@@ -26,6 +26,7 @@ from autointerp.config import ScoringConfig
 from autointerp.errors import ConfigError
 from autointerp.models.embedder import MINILM, Embedder, encoder, sentence_model
 from autointerp.records import Explanation, LatentRecord
+from autointerp.statuses import ScoreStatus
 from scorers.base import (
     SCORERS,
     Scorer,
@@ -81,7 +82,7 @@ class EmbeddingScorer(Scorer):
             embed = load_embedder(ctx.cfg.embedding_model)
         except ConfigError as exc:
             for result, _, _ in pending:
-                result.status, result.error = "failed", str(exc)
+                result.status, result.error = ScoreStatus.FAILED, str(exc)
             return results
         texts: dict[str, int] = {}
         for _, record, expl in pending:

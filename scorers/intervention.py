@@ -44,6 +44,7 @@ from autointerp.errors import AutointerpError
 from autointerp.llm.base import LLM, Messages
 from autointerp.prompts import load_template
 from autointerp.records import Explanation, LatentRecord
+from autointerp.statuses import ScoreStatus
 from autointerp.steering import (
     Calibration,
     calibrate_many,
@@ -129,7 +130,7 @@ class InterventionScorer(Scorer):
         todo: list[tuple[ScoreResult, Explanation]] = []
         for result, (_, expl) in zip(results, pairs, strict=True):
             if missing:
-                result.status, result.error = "skipped", missing
+                result.status, result.error = ScoreStatus.SKIPPED, missing
             elif not skip_unusable(result, expl):
                 todo.append((result, expl))
         if not todo:
@@ -139,13 +140,13 @@ class InterventionScorer(Scorer):
             clean, runs = steer_latents(ctx, units)
         except (AutointerpError, RuntimeError) as exc:
             for result, _ in todo:
-                result.status, result.error = "failed", f"steering failed: {exc}"
+                result.status, result.error = ScoreStatus.FAILED, f"steering failed: {exc}"
             return results
         usable = []
         for result, expl in todo:
             cal = runs[result.latent].calibration
             if cal.kl < MIN_KL:
-                result.status = "failed"
+                result.status = ScoreStatus.FAILED
                 result.error = (
                     f"steering unit {result.latent} does not change the next-token "
                     f"distribution (KL {cal.kl:.2g} at alpha {cal.alpha:.3g})"
@@ -295,5 +296,5 @@ def _finish(
         for i, d in enumerate(delta)
     ]
     if failed.all():
-        result.status = "failed"
+        result.status = ScoreStatus.FAILED
         result.error = next((e for e in errors if e), "every measurement failed")

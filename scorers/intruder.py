@@ -33,6 +33,7 @@ import numpy as np
 from autointerp.llm.base import LLM, Messages
 from autointerp.prompts import load_template
 from autointerp.records import Example, Explanation, LatentRecord
+from autointerp.statuses import ScoreStatus
 from scorers.base import (
     SCORERS,
     Scorer,
@@ -117,7 +118,7 @@ class IntruderScorer(Scorer):
             if skip_unusable(result, expl):
                 continue
             if not record.score or not record.nonactivating:
-                result.status = "skipped"
+                result.status = ScoreStatus.SKIPPED
                 result.error = (
                     f"needs activating examples and a non-activating intruder, got "
                     f"{len(record.score)} activating and {len(record.nonactivating)} "
@@ -125,7 +126,7 @@ class IntruderScorer(Scorer):
                 )
                 continue
             if cfg.intruder_group < 1 or cfg.intruder_questions < 1:
-                result.status = "skipped"
+                result.status = ScoreStatus.SKIPPED
                 result.error = (
                     "scoring.intruder_group and scoring.intruder_questions must be >= 1, got "
                     f"{cfg.intruder_group} and {cfg.intruder_questions}"
@@ -234,7 +235,7 @@ def _finish(
             }
         )
     if all(math.isnan(c) for c in correct):
-        result.status = "failed"
+        result.status = ScoreStatus.FAILED
         result.error = next((a.error for a in answers if a.error), "every question failed")
         return
     result.metrics = accuracy_metrics(

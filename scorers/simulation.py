@@ -48,6 +48,7 @@ import numpy as np
 from autointerp.llm.base import LLM, TextLogprobs, option_probabilities
 from autointerp.prompts import load_template
 from autointerp.records import Example, Explanation, LatentRecord
+from autointerp.statuses import ScoreStatus
 from scorers.base import CONTENT_FREE, SCORERS, Scorer, ScoreResult, ScoringContext, skip_unusable
 from scorers.metrics import correlation_metrics
 
@@ -179,7 +180,7 @@ class SimulationScorer(Scorer):
                 or not examples
                 or not any(a > 0 for ex in examples for a in ex.acts)
             ):
-                result.status = "skipped"
+                result.status = ScoreStatus.SKIPPED
                 result.error = (
                     f"needs activating examples with a firing token, got {len(record.score)} "
                     "activating examples"
@@ -196,7 +197,7 @@ class SimulationScorer(Scorer):
             except NotImplementedError as exc:
                 if cfg.method == "logprob":
                     for p in pending:
-                        p.result.status, p.result.error = "skipped", str(exc)
+                        p.result.status, p.result.error = ScoreStatus.SKIPPED, str(exc)
                     return results
                 for p in pending:
                     p.result.method = "generate"
@@ -283,7 +284,7 @@ def _finish(p: _Pending, ctx: ScoringContext) -> None:
         for ex, v, e, bad in zip(p.examples, p.predicted, p.errors, failed, strict=True)
     ]
     if all(failed):
-        result.status = "failed"
+        result.status = ScoreStatus.FAILED
         result.error = next((e for e in p.errors if e), "every example failed")
         return
     predicted = [

@@ -30,6 +30,7 @@ import numpy as np
 
 from autointerp.llm.base import TextLogprobs
 from autointerp.records import Example, Explanation, LatentRecord
+from autointerp.statuses import ScoreStatus
 from scorers.base import (
     SCORERS,
     Scorer,
@@ -91,7 +92,7 @@ class SurprisalScorer(Scorer):
         answers = self._logprobs(ctx, list(texts))
         if isinstance(answers, str):
             for result, *_ in pending:
-                result.status, result.error = "skipped", answers
+                result.status, result.error = ScoreStatus.SKIPPED, answers
             return results
         used: set[int] = set()
         for result, examples, labels, about in pending:
@@ -150,7 +151,7 @@ class SurprisalScorer(Scorer):
             for ex, label, gain, error in zip(examples, labels, gains, errors, strict=True)
         ]
         if math.isnan(threshold):
-            result.status = "failed"
+            result.status = ScoreStatus.FAILED
             result.error = next((e for e in errors if e), "every example failed")
             return
         result.metrics = binary_metrics(

@@ -19,8 +19,8 @@ from autointerp.cache import LatentStats
 from autointerp.config import CacheConfig, CorpusConfig, RunConfig, SamplingConfig, ScoringConfig
 from autointerp.errors import ConfigError
 from autointerp.pipeline import Prepared, prepare, run
-from autointerp.records import LatentRecord
-from autointerp.sampling import LatentSample, neighbour_units, sample_latent
+from autointerp.records import LatentRecord, LatentSample
+from autointerp.sampling import neighbour_units, sample_latent
 from autointerp.sampling.context import negative_start
 from autointerp.stages import build_records, compute_stats
 from autointerp.store import SCHEMAS, read_table

@@ -52,8 +52,9 @@ from autointerp.errors import AutointerpError, LLMResponseError, LLMUnavailableE
 from autointerp.explain import EXPLAINERS, ExplainContext
 from autointerp.llm import LLM, llm_config_from_spec, make_llm
 from autointerp.llm.openai_http import OpenAICompatibleLLM
-from autointerp.records import Example, Explanation, LatentRecord
-from scorers import SCORERS, ScoreResult, ScoringContext
+from autointerp.records import Example, Explanation, LatentRecord, ScoreResult
+from autointerp.statuses import ExplanationStatus, ScoreStatus
+from scorers import SCORERS, ScoringContext
 
 __all__ = ["NeuronpediaSettings", "mount", "router"]
 
@@ -247,9 +248,9 @@ def _score(name: str, record: LatentRecord, text: str, ctx: ScoringContext) -> S
         raise PayloadError("explanation: empty; nothing to score")
     explanation = Explanation(0, 0, text, "user:neuronpedia")
     [result] = SCORERS.get(name)().score([(record, explanation)], ctx)
-    if result.status == "skipped":
+    if result.status == ScoreStatus.SKIPPED:
         raise PayloadError(f"activations: {name} scoring {result.error}")
-    if result.status == "failed":
+    if result.status == ScoreStatus.FAILED:
         error = LLMUnavailableError if name != "embedding" else AutointerpError
         raise error(f"{name} scoring failed: {result.error}")
     return result
@@ -275,9 +276,9 @@ def explain(body: ExplainRequest, settings: NeuronpediaSettings) -> ExplainRespo
     explainer = EXPLAINERS.get(settings.explainer)(ExplainConfig(explainer=settings.explainer))
     ctx = ExplainContext(llm=llm, llm_cfg=llm_cfg, progress=False)
     [result] = explainer.explain([record], ctx)
-    if result.status == "llm_error":
+    if result.status == ExplanationStatus.LLM_ERROR:
         raise LLMUnavailableError(f"explaining failed: {result.error}")
-    if result.status != "ok":
+    if result.status != ExplanationStatus.OK:
         raise LLMResponseError(f"the LLM gave no explanation ({result.status}: {result.error})")
     return ExplainResponse(explanation=result.text)
 

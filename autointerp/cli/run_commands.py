@@ -18,6 +18,7 @@ from autointerp.cli.options import (
 )
 from autointerp.config import config_docs
 from autointerp.errors import ConfigError
+from autointerp.statuses import ExplanationStatus, ScoreStatus
 
 __all__ = ["COMMANDS", "add_commands"]
 
@@ -130,10 +131,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "latent)"
         )
     n_expl = (
-        int((result.explanations["status"] == "llm_error").sum()) if len(result.explanations) else 0
+        int((result.explanations["status"] == ExplanationStatus.LLM_ERROR).sum())
+        if len(result.explanations)
+        else 0
     )
     n_scores = (
-        int(result.scores["status"].isin(["partial", "failed"]).sum()) if len(result.scores) else 0
+        int(result.scores["status"].isin([ScoreStatus.PARTIAL, ScoreStatus.FAILED]).sum())
+        if len(result.scores)
+        else 0
     )
     if n_expl or n_scores:
         print(

@@ -19,6 +19,7 @@ from autointerp.explain.parse import parse_explanation
 from autointerp.llm.base import LLM, Completion, Messages
 from autointerp.records import Explanation, LatentRecord
 from autointerp.registry import Registry
+from autointerp.statuses import ExplanationStatus
 
 if TYPE_CHECKING:
     from autointerp.models.loader import SubjectModel
@@ -51,14 +52,18 @@ def explanation_from_reply(
     record: LatentRecord, reply: Completion, source: str, explanation_id: int = 0
 ) -> Explanation:
     """Parse one reply into an Explanation with an explicit status."""
-    text, status, error = "", "ok", reply.error
+    text, status, error = "", ExplanationStatus.OK, reply.error
     if reply.error:
-        status = "llm_error"
+        status = ExplanationStatus.LLM_ERROR
     else:
         try:
             text = parse_explanation(reply.text)
         except LLMResponseError as exc:
-            status = "refusal" if str(exc).startswith("refusal") else "unparsable"
+            status = (
+                ExplanationStatus.REFUSAL
+                if str(exc).startswith("refusal")
+                else ExplanationStatus.UNPARSABLE
+            )
             error = str(exc)
     return Explanation(
         latent=record.latent,

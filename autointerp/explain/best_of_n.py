@@ -35,8 +35,9 @@ from autointerp.config import ExplainConfig
 from autointerp.errors import ConfigError
 from autointerp.explain.base import EXPLAINERS, ExplainContext, Explainer
 from autointerp.llm.base import Messages
-from autointerp.records import Example, Explanation, LatentRecord
-from scorers.base import SCORERS, ScoreResult, ScoringContext
+from autointerp.records import Example, Explanation, LatentRecord, ScoreResult
+from autointerp.statuses import ExplanationStatus, ScoreStatus
+from scorers.base import SCORERS, ScoringContext
 
 __all__ = ["SELECTION_METRICS", "BestOfNExplainer", "split_explain"]
 
@@ -70,7 +71,7 @@ def _key(text: str) -> str:
 
 def _value(result: ScoreResult) -> tuple[str | None, float]:
     """(metric, value) that ranks a candidate; NaN when its selection gave none."""
-    if result.status == "ok":
+    if result.status == ScoreStatus.OK:
         for metric in SELECTION_METRICS:
             value = result.metrics.get(metric)
             if isinstance(value, (int, float)) and math.isfinite(value):
@@ -141,7 +142,7 @@ class BestOfNExplainer(Explainer):
         for lat in latents:
             first: dict[str, int] = {}
             for j, draft in enumerate(lat.drafts):
-                if draft.status != "ok" or not draft.text:
+                if draft.status != ExplanationStatus.OK or not draft.text:
                     continue
                 if _key(draft.text) in first:
                     lat.duplicate_of[j] = first[_key(draft.text)]
@@ -164,7 +165,9 @@ class BestOfNExplainer(Explainer):
             lat.results[j] = result
 
     def _pick(self, lat: _Latent) -> Explanation:
-        usable = [j for j, d in enumerate(lat.drafts) if d.status == "ok" and d.text]
+        usable = [
+            j for j, d in enumerate(lat.drafts) if d.status == ExplanationStatus.OK and d.text
+        ]
         values = {j: _value(r)[1] for j, r in lat.results.items()}
         ranked = [j for j in usable if j in values and math.isfinite(values[j])]
         chosen: int | None = None
@@ -188,7 +191,7 @@ class BestOfNExplainer(Explainer):
         if chosen is not None:
             return replace(kept, text=lat.drafts[chosen].text)
         failed = lat.drafts[0] if lat.drafts else None
-        status = failed.status if failed is not None else "llm_error"
+        status = failed.status if failed is not None else ExplanationStatus.LLM_ERROR
         reason = failed.error if failed is not None else "no candidates"
         error = f"no usable candidate among {len(lat.drafts)}: {reason}"
         return replace(kept, status=status, error=error)

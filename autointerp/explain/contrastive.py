@@ -25,6 +25,7 @@ from autointerp.explain.base import EXPLAINERS, ExplainContext, Explainer
 from autointerp.llm.base import Messages
 from autointerp.prompts import load_template, render_marked
 from autointerp.records import Example, Explanation, LatentRecord
+from autointerp.statuses import ExplanationStatus
 
 __all__ = ["HARD_ROLES", "ContrastiveExplainer", "pick_contrast"]
 
@@ -63,7 +64,11 @@ class ContrastiveExplainer(Explainer):
         """As the base class, but a reply that copies an example line is 'unparsable'."""
         out = []
         for expl in super().explain(records, ctx):
-            echo = expl.status == "ok" and _ECHO.match(expl.raw) is not None
+            echo = expl.status == ExplanationStatus.OK and _ECHO.match(expl.raw) is not None
             error = f"reply copies an example line instead of explaining: {expl.raw[:60]!r}"
-            out.append(replace(expl, text="", status="unparsable", error=error) if echo else expl)
+            out.append(
+                replace(expl, text="", status=ExplanationStatus.UNPARSABLE, error=error)
+                if echo
+                else expl
+            )
         return out

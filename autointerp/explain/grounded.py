@@ -45,6 +45,7 @@ from autointerp.explain.themes import check_theme, extract_theme, paraphrase_che
 from autointerp.llm.base import Completion, Messages
 from autointerp.prompts import load_template
 from autointerp.records import Explanation, LatentRecord
+from autointerp.statuses import ExplanationStatus
 
 __all__ = ["GroundedExplainer", "StatsExplainer", "promoted_tokens"]
 
@@ -67,7 +68,7 @@ def _stats_row(
     record: LatentRecord, facts: LatentFacts, reply: Completion | None, reason: str | None
 ) -> Explanation:
     text = stats_phrase(facts)
-    status = "ok" if text else "unparsable"
+    status = ExplanationStatus.OK if text else ExplanationStatus.UNPARSABLE
     error = None
     if reason is not None:
         error = f"LLM reply rejected ({reason}); explanation built from the statistics"
@@ -204,7 +205,7 @@ class GroundedExplainer(Explainer):
                 0,
                 "",
                 f"generated:{self.name}",
-                status="llm_error",
+                status=ExplanationStatus.LLM_ERROR,
                 error=reply.error,
                 raw=reply.text,
                 prompt_tokens=reply.prompt_tokens,

@@ -34,6 +34,7 @@ from autointerp.explain.base import EXPLAINERS, ExplainContext, Explainer
 from autointerp.explain.best_of_n import _value, split_explain
 from autointerp.llm.base import Messages
 from autointerp.records import Explanation, LatentRecord
+from autointerp.statuses import ExplanationStatus
 from scorers.base import SCORERS, ScoringContext
 
 __all__ = ["RefiningExplainer", "refine_report"]
@@ -49,7 +50,7 @@ class _Latent:
 
 
 def _usable(e: Explanation) -> bool:
-    return e.status == "ok" and bool(e.text)
+    return e.status == ExplanationStatus.OK and bool(e.text)
 
 
 class RefiningExplainer(Explainer):
@@ -98,7 +99,7 @@ class RefiningExplainer(Explainer):
                 0,
                 "",
                 f"generated:{explainer.name}",
-                status="llm_error",
+                status=ExplanationStatus.LLM_ERROR,
                 error="no candidate",
             )
             lat.candidates.append((explainer.name, draft))

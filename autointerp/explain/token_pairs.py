@@ -21,6 +21,7 @@ from autointerp.explain.base import EXPLAINERS, ExplainContext, Explainer
 from autointerp.llm.base import Messages
 from autointerp.prompts import load_template
 from autointerp.records import Example, Explanation, LatentRecord
+from autointerp.statuses import ExplanationStatus
 
 __all__ = ["TokenPairsExplainer", "format_block", "scaled_activations"]
 
@@ -71,7 +72,14 @@ class TokenPairsExplainer(Explainer):
         """As the base class, but a copy of the worked example's answer is 'unparsable'."""
         out = []
         for expl in super().explain(records, ctx):
-            copied = expl.status == "ok" and " ".join(expl.text.lower().split()) == WORKED_ANSWER
+            copied = (
+                expl.status == ExplanationStatus.OK
+                and " ".join(expl.text.lower().split()) == WORKED_ANSWER
+            )
             error = f"reply repeats the worked example's answer {WORKED_ANSWER!r}"
-            out.append(replace(expl, text="", status="unparsable", error=error) if copied else expl)
+            out.append(
+                replace(expl, text="", status=ExplanationStatus.UNPARSABLE, error=error)
+                if copied
+                else expl
+            )
         return out

@@ -11,7 +11,7 @@
 All choices are deterministic given the run seed and the unit index.
 """
 
-from autointerp.sampling.activating import STRATEGIES, LatentSample, sample_latent
+from autointerp.sampling.activating import STRATEGIES, sample_latent
 from autointerp.sampling.build import NEGATIVE_ROLES, make_records
 from autointerp.sampling.context import crop_slice
 from autointerp.sampling.negatives import (
@@ -25,7 +25,6 @@ from autointerp.sampling.negatives import (
 __all__ = [
     "NEGATIVE_ROLES",
     "STRATEGIES",
-    "LatentSample",
     "choose_nonactivating",
     "choose_similar",
     "crop_slice",

@@ -19,29 +19,16 @@ of the statistics, the config and the seed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from autointerp.cache.stats import LatentStats
 from autointerp.config import SamplingConfig
+from autointerp.records import LatentSample
+from autointerp.statuses import SampleStatus
 
-__all__ = ["STRATEGIES", "LatentSample", "sample_latent"]
-
-
-@dataclass
-class LatentSample:
-    """Window ids (and their quantile bin, 1 = lowest) chosen for one unit."""
-
-    latent: int
-    status: str  # "ok", "dead" or "too_sparse"
-    explain: list[tuple[int, int]] = field(default_factory=list)
-    score: list[tuple[int, int]] = field(default_factory=list)
-    nonactivating: list[int] = field(default_factory=list)
-    """Random non-activating windows (filled in when the records are built)."""
-    hard_negatives: list[tuple[int, str]] = field(default_factory=list)
-    """(window, role) of hard negatives: role 'hard_neighbour' or 'hard_similar'."""
-    detail: str = ""
+__all__ = ["STRATEGIES", "sample_latent"]
 
 
 def rng_for(seed: int, latent: int, purpose: int) -> np.random.Generator:
@@ -135,11 +122,11 @@ def sample_latent(stats: LatentStats, latent: int, cfg: SamplingConfig, seed: in
     """Pick explanation and scoring windows for unit ``latent`` (negatives come later)."""
     windows, values = stats.reservoir(latent)
     if len(windows) == 0:
-        return LatentSample(latent, "dead", detail="never fired on the corpus")
+        return LatentSample(latent, SampleStatus.DEAD, detail="never fired on the corpus")
     if len(windows) < cfg.min_examples:
         return LatentSample(
             latent,
-            "too_sparse",
+            SampleStatus.TOO_SPARSE,
             detail=f"fired in {len(windows)} windows; sampling.min_examples={cfg.min_examples}",
         )
     order = np.argsort(values, kind="stable")
@@ -153,4 +140,4 @@ def sample_latent(stats: LatentStats, latent: int, cfg: SamplingConfig, seed: in
     explain = STRATEGIES[cfg.explain_strategy](cands, n_explain, set(), rng)
     used = {w for w, _ in explain}
     score = STRATEGIES[cfg.score_strategy](cands, cfg.n_score, used, rng)
-    return LatentSample(latent, "ok", explain=explain, score=score)
+    return LatentSample(latent, SampleStatus.OK, explain=explain, score=score)

@@ -15,9 +15,8 @@ import numpy as np
 from autointerp.cache import LatentStats, replay
 from autointerp.config import SamplingConfig
 from autointerp.models.loader import SubjectModel
-from autointerp.records import Example, LatentRecord
+from autointerp.records import Example, LatentRecord, LatentSample
 from autointerp.saes.base import SparseCoder
-from autointerp.sampling.activating import LatentSample
 from autointerp.sampling.context import crop_slice
 from autointerp.sampling.embed import Embedder, minilm_embedder
 from autointerp.sampling.negatives import (
@@ -27,6 +26,7 @@ from autointerp.sampling.negatives import (
     neighbour_candidates,
     neighbour_units,
 )
+from autointerp.statuses import SampleStatus
 
 __all__ = ["NEGATIVE_ROLES", "ActsFor", "Needs", "make_records", "needed_windows"]
 
@@ -93,7 +93,7 @@ def needed_windows(
     """The windows ``make_records`` reads for the ``ok`` samples (deterministic: the same
     samples always need the same windows, so a job can replay the union of its batches'
     needs once and each batch read its own)."""
-    ok = [s for s in samples if s.status == "ok"]
+    ok = [s for s in samples if s.status == SampleStatus.OK]
     kinds = set(cfg.negatives)
     units = [s.latent for s in ok]
     pool = np.zeros(0, dtype=np.int64)
@@ -133,7 +133,7 @@ def make_records(
     ``embedder`` defaults to all-MiniLM-L6-v2 when ``cfg.negatives`` includes 'similar'.
     ``acts_for`` gives the needed windows' activations (a job's replay-once store); by
     default they are replayed through ``subject`` here."""
-    ok = [s for s in samples if s.status == "ok"]
+    ok = [s for s in samples if s.status == SampleStatus.OK]
     if not ok:
         return []
     kinds = set(cfg.negatives)

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from autointerp.cache.stats import LatentStats
-from autointerp.sampling.activating import LatentSample, rng_for
+from autointerp.records import LatentSample
+from autointerp.sampling.activating import rng_for
 
 __all__ = [
     "choose_nonactivating",

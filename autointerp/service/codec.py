@@ -10,10 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from autointerp.records import Example, Explanation, LatentRecord
-from autointerp.sampling import LatentSample
+from autointerp.records import Example, Explanation, LatentRecord, LatentSample, ScoreResult
 from autointerp.store.files import StorePath, read_json, write_text
-from scorers.base import ScoreResult
 
 __all__ = [
     "dump_explanations",

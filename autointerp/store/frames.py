@@ -1,15 +1,14 @@
 """Turn a run's in-memory results into the DataFrames of the Parquet tables.
 
 The frames are built from the stages' records (statistics, samples, explanations, score
-results), which this module reads only through their attributes: it imports none of the
-stages at run time, and not the scorers at all (:class:`ScoreRecord` describes what it
-reads of ``scorers.base.ScoreResult``).
+results: :mod:`autointerp.records`), which this module reads only through their attributes:
+it imports none of the stages at run time (only for types), and not the scorers at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,11 +18,9 @@ from autointerp.store.schema import METRICS
 if TYPE_CHECKING:
     from autointerp.cache.stats import LatentStats
     from autointerp.llm.pricing import Price
-    from autointerp.records import Explanation, LatentRecord
-    from autointerp.sampling import LatentSample
+    from autointerp.records import Explanation, LatentRecord, LatentSample, ScoreResult
 
 __all__ = [
-    "ScoreRecord",
     "examples_frame",
     "explanations_frame",
     "judgements_frame",
@@ -36,22 +33,6 @@ DENSE_THRESHOLD = 0.1
 """A latent firing on more than this share of tokens is flagged ``dense``."""
 SINGLE_TOKEN_SHARE, SINGLE_TOKEN_MIN = 0.9, 10
 """Flag ``single_token``: >= 90 % of >= 10 firings on one token (upper bound, see stats)."""
-
-
-class ScoreRecord(Protocol):
-    """One scorer's result for one (latent, explanation), as ``scorers.base.ScoreResult``."""
-
-    latent: int
-    explanation_id: int
-    scorer: str
-    status: str
-    method: str
-    error: str | None
-    metrics: dict[str, Any]
-    prompt_tokens: int
-    completion_tokens: int
-    judgements: list[dict[str, Any]]
-    prompt_version: str
 
 
 def _with(rows: list[dict[str, Any]], columns: dict[str, Any]) -> pd.DataFrame:
@@ -141,7 +122,7 @@ def explanations_frame(
 
 
 def scores_frame(
-    results: Sequence[ScoreRecord],
+    results: Sequence[ScoreResult],
     prov: dict[str, Any],
     versions: dict[str, str],
     price: Price | None = None,
@@ -172,7 +153,7 @@ def scores_frame(
 
 
 def judgements_frame(
-    results: Sequence[ScoreRecord], prov: dict[str, Any], versions: dict[str, str]
+    results: Sequence[ScoreResult], prov: dict[str, Any], versions: dict[str, str]
 ) -> pd.DataFrame:
     rows = [
         {

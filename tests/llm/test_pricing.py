@@ -13,11 +13,10 @@ import pytest
 from autointerp.config import LLMConfig
 from autointerp.errors import ConfigError
 from autointerp.llm.pricing import Price, load_prices, model_of, price_for
-from autointerp.records import Explanation
+from autointerp.records import Explanation, ScoreResult
 from autointerp.store.frames import explanations_frame, scores_frame
 from autointerp.store.writer import to_table
 from autointerp.summary import summary_table, usage_line
-from scorers.base import ScoreResult
 
 TABLE = {
     "gpt-4o-mini": {"prompt": 0.15, "completion": 0.6},

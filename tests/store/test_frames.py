@@ -10,8 +10,7 @@ import pandas as pd
 import torch
 
 from autointerp.cache.stats import LatentStats
-from autointerp.records import Example, Explanation, LatentRecord
-from autointerp.sampling import LatentSample
+from autointerp.records import Example, Explanation, LatentRecord, LatentSample, ScoreResult
 from autointerp.store import RunWriter, read_table
 from autointerp.store.frames import (
     examples_frame,
@@ -21,7 +20,6 @@ from autointerp.store.frames import (
     scores_frame,
 )
 from autointerp.store.schema import METRICS, SCHEMAS
-from scorers.base import ScoreResult
 from scorers.metrics import ALL_METRICS
 
 PROV = {"run_id": "r1", "model": "m", "sae_sha256": "ab" * 8, "hook_name": "h", "seed": 0}

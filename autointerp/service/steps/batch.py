@@ -7,7 +7,7 @@ from __future__ import annotations
 from autointerp.cache.replayed import ReplayReader
 from autointerp.explain import uses_logit_lens
 from autointerp.explain.grounded import promoted_tokens
-from autointerp.records import Explanation
+from autointerp.records import Explanation, ScoreResult
 from autointerp.sampling import sample_latent
 from autointerp.service import codec
 from autointerp.service.jobs import REDO_EXPLANATIONS, REDO_SCORES, JobStore, replay_step
@@ -18,7 +18,6 @@ from autointerp.service.steps.staged import NotReadyError, batch_of, job_plan, m
 from autointerp.stages import build_records, explanations_for, score_all
 from autointerp.statuses import ExplanationStatus, ScoreStatus
 from autointerp.store.files import StorePath
-from scorers import ScoreResult
 
 __all__ = ["explain_batch", "sample_batch", "score_batch"]
 
