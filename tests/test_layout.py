@@ -132,3 +132,58 @@ def test_storage_sits_below_the_pipeline_and_its_front_doors() -> None:
         bad = {m for m in ours if not m.startswith(below)}
         bad |= {m for m in _imported_modules(path) if m.startswith(above)}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def _package_modules() -> list[Path]:
+    return sorted((ROOT / "autointerp").rglob("*.py")) + sorted((ROOT / "scorers").rglob("*.py"))
+
+
+def test_the_library_never_imports_its_front_doors() -> None:
+    """The CLI, the HTTP API and the Celery tasks call the library; nothing in the library
+    (or the scorer plugins) imports them back, not even inside a function."""
+    front = ("autointerp.cli", "autointerp.api", "autointerp.tasks")
+    assert "autointerp.cli" in _imported_modules(ROOT / "autointerp" / "__main__.py"), "scan"
+    for path in _package_modules():
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if module.startswith(front) or module == "autointerp.__main__":
+            continue
+        bad = {m for m in _all_imports(path) if m.startswith(front)}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every module ``path`` imports anywhere (top level, functions, TYPE_CHECKING)."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_stage_records_live_in_one_module() -> None:
+    """Every plain record passed between the stages is defined in autointerp/records.py,
+    which imports nothing of the pipeline (only the status values)."""
+    from autointerp import records
+
+    for name in ("LatentSample", "Example", "LatentRecord", "Explanation", "ScoreResult"):
+        assert getattr(records, name).__module__ == "autointerp.records", name
+    ours = {m for m in _all_imports(ROOT / "autointerp" / "records.py") if "autointerp" in m}
+    assert ours == {"autointerp.statuses"}
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_modules_stay_small() -> None:
+    """No module of the library or the scorer plugins grows past ~400 lines."""
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in _package_modules()
+    }
+    assert len(sizes) > 100, "the scan found the package"
+    big = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not big, f"modules over {MAX_MODULE_LINES} lines: {big}"
