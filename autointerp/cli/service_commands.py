@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autointerp.cli.options import add_run_options, config_from_args
+from autointerp.statuses import JobState
 
 if TYPE_CHECKING:
     from autointerp.config import RunConfig
     from autointerp.service.jobs import JobStore
+    from autointerp.service.stepdata import JobStatus
 
 __all__ = ["COMMANDS", "add_commands"]
 
@@ -190,16 +192,17 @@ def _drop_key(store: JobStore, job_id: str, key: str) -> None:
         write_json(store.paths(job_id).job, record)
 
 
-def _progress_line(s: dict[str, Any]) -> str:
+def _progress_line(s: JobStatus) -> str:
     parts = [f"{s['job_id']} {s['state']}"]
     if s.get("n_shards"):
         parts.append(f"shards {s['shards_done']}/{s['n_shards']}")
     if s.get("n_batches") is not None:
         parts.append(f"batches {s['batches_done']}/{s['n_batches']}")
         parts.append(f"latents {s['latents_done']}/{s['n_latents']}")
-    if s.get("error"):
-        parts.append(f"error in {s['error']['step']}: {s['error']['error']}")
-    if s.get("run_id") and s["state"] == "done":
+    error = s.get("error")
+    if error:
+        parts.append(f"error in {error['step']}: {error['error']}")
+    if s.get("run_id") and s["state"] == JobState.DONE:
         parts.append(f"run {s['run_id']}")
         failed = s.get("failed_rows") or {}
         if any(failed.values()):

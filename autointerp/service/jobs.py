@@ -30,7 +30,7 @@ from typing import Any
 from autointerp.config import RunConfig
 from autointerp.errors import ConfigError, UserInputError
 from autointerp.inputs import parse_latents
-from autointerp.service.stepdata import JobPlan
+from autointerp.service.stepdata import JobPlan, JobStatus
 from autointerp.statuses import ExplanationStatus, JobState, ScoreStatus
 from autointerp.store.files import (
     RemotePath,
@@ -236,7 +236,7 @@ class JobStore:
             out[int(folder.name)] = (n_expl, n_scores)
         return out
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str) -> JobStatus:
         paths = self.paths(job_id)
         if not paths.job.is_file():
             raise JobNotFoundError(f"unknown job {job_id!r}")
@@ -253,46 +253,49 @@ class JobStore:
             {"step": step, "error": f"{type(error).__name__}: {error}", "at": _now()},
         )
 
-    def status(self, job_id: str) -> dict[str, Any]:
+    def status(self, job_id: str) -> JobStatus:
         """State and progress of a job, from the files alone."""
         record = self.record(job_id)
         paths = self.paths(job_id)
         plan = self.plan(job_id)
         done = {p.name for p in (paths.root / "done").glob("*")}
-        n_shards = plan["n_shards"] if plan else None
         batches: list[list[int]] = plan.get("batches", []) if plan else []
         batches_done = [i for i in range(len(batches)) if batch_step(i) in done]
-        out: dict[str, Any] = {
-            "job_id": job_id,
-            "origin": record.get("origin"),
-            "submitted_at": record.get("submitted_at"),
-            "run_id": plan.get("run_id") if plan else None,
-            "shards_done": sum(1 for d in done if d.startswith("shard-")),
-            "n_shards": n_shards,
-            "batches_done": len(batches_done),
-            "n_batches": len(batches) if plan and "batches" in plan else None,
-            "latents_done": sum(len(batches[i]) for i in batches_done),
-            "n_latents": sum(len(b) for b in batches) if plan and "batches" in plan else None,
-            "error": None,
-        }
+        chosen = plan is not None and "batches" in plan
+        finished: dict[str, Any] | None = None
+        error: dict[str, Any] | None = None
         if paths.finished.is_file():
-            out["state"] = JobState.DONE
-            out["finished"] = read_json(paths.finished)
-            out["failed_rows"] = out["finished"].get("failed_rows", {})
+            state, finished = JobState.DONE, read_json(paths.finished)
         elif paths.cancelled.is_file():
-            out["state"] = JobState.CANCELLED
+            state = JobState.CANCELLED
         elif paths.error.is_file():
-            out["state"] = JobState.FAILED
-            out["error"] = read_json(paths.error)
+            state, error = JobState.FAILED, read_json(paths.error)
         elif plan is None:
-            out["state"] = JobState.QUEUED
-        elif "batches" not in plan:
-            out["state"] = JobState.CACHING
+            state = JobState.QUEUED
+        elif not chosen:
+            state = JobState.CACHING
         else:
-            out["state"] = JobState.RUNNING
+            state = JobState.RUNNING
+        out = JobStatus(
+            job_id=job_id,
+            origin=record.get("origin"),
+            submitted_at=record.get("submitted_at"),
+            run_id=plan.get("run_id") if plan else None,
+            shards_done=sum(1 for d in done if d.startswith("shard-")),
+            n_shards=plan["n_shards"] if plan else None,
+            batches_done=len(batches_done),
+            n_batches=len(batches) if chosen else None,
+            latents_done=sum(len(batches[i]) for i in batches_done),
+            n_latents=sum(len(b) for b in batches) if chosen else None,
+            error=error,
+            state=state,
+        )
+        if finished is not None:
+            out["finished"] = finished
+            out["failed_rows"] = finished.get("failed_rows", {})
         return out
 
-    def list_jobs(self) -> list[dict[str, Any]]:
+    def list_jobs(self) -> list[JobStatus]:
         """Every job's status, newest submission first."""
         folder = self.root / "jobs"
         ids = sorted(p.name for p in folder.glob("*") if (p / "job.json").is_file())

@@ -10,10 +10,11 @@ its keys (``if "n_shards" in out``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NotRequired, TypedDict, final
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, final
 
 if TYPE_CHECKING:
     from autointerp.stages import RunInputs
+    from autointerp.statuses import JobState
 
 __all__ = [
     "BatchesResult",
@@ -21,6 +22,7 @@ __all__ = [
     "FinaliseResult",
     "Halted",
     "JobPlan",
+    "JobStatus",
     "ManifestExtra",
     "MergeResult",
     "PlanResult",
@@ -164,3 +166,27 @@ class Halted(TypedDict):
     job_id: str
     cancelled: NotRequired[bool]
     failed: NotRequired[bool | str]
+
+
+class JobStatus(TypedDict):
+    """A job's state and progress, from its files alone (``JobStore.status``): what
+    ``autointerp status`` prints and ``GET /jobs/{job_id}`` returns."""
+
+    job_id: str
+    origin: str | None
+    submitted_at: str | None
+    run_id: str | None
+    shards_done: int
+    n_shards: int | None
+    batches_done: int
+    n_batches: int | None
+    """None until the latents are chosen (``merge_stats``)."""
+    latents_done: int
+    n_latents: int | None
+    error: dict[str, Any] | None
+    """A failed job's ``error.json``: the step, the error and when."""
+    state: JobState
+    finished: NotRequired[dict[str, Any]]
+    """A done job's ``finished.json``."""
+    failed_rows: NotRequired[dict[str, int]]
+    """A done job's explanation and score rows that failed (a resubmission redoes them)."""
