@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from autointerp import __version__
-from autointerp.api import browse, compare_routes, interop_routes, jobs, neuronpedia, web
+from autointerp.api import browse, compare_routes, interop_routes, job_routes, neuronpedia, web
 from autointerp.api.schemas import Health
 from autointerp.errors import AutointerpError, StoreError, UserInputError
 from autointerp.service.jobs import JobNotFoundError
@@ -78,7 +78,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     def health() -> Health:
         return Health(status="ok")
 
-    app.include_router(jobs.router)
+    app.include_router(job_routes.router)
     app.include_router(browse.router)
     app.include_router(compare_routes.router)
     app.include_router(interop_routes.router)

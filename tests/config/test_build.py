@@ -55,7 +55,7 @@ def test_mistakes_name_the_key(kwargs: dict, message: str) -> None:
 
 def test_cli_api_and_schedules_build_the_same_config(tmp_path: Path) -> None:
     """The three front doors call the one builder: the same settings, the same config."""
-    from autointerp.api.jobs import request_config
+    from autointerp.api.job_routes import request_config
     from autointerp.api.schemas import JobRequest
     from autointerp.cli.app import build_parser
     from autointerp.cli.options import config_from_args
