@@ -147,21 +147,8 @@ def test_the_library_never_imports_its_front_doors() -> None:
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         if module.startswith(front) or module == "autointerp.__main__":
             continue
-        bad = {m for m in _all_imports(path) if m.startswith(front)}
+        bad = {m for m in _imported_modules(path) if m.startswith(front)}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
-
-
-def _all_imports(path: Path) -> set[str]:
-    """Every module ``path`` imports anywhere (top level, functions, TYPE_CHECKING)."""
-    import ast
-
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-    return names
 
 
 def test_stage_records_live_in_one_module() -> None:
@@ -171,7 +158,7 @@ def test_stage_records_live_in_one_module() -> None:
 
     for name in ("LatentSample", "Example", "LatentRecord", "Explanation", "ScoreResult"):
         assert getattr(records, name).__module__ == "autointerp.records", name
-    ours = {m for m in _all_imports(ROOT / "autointerp" / "records.py") if "autointerp" in m}
+    ours = {m for m in _imported_modules(ROOT / "autointerp" / "records.py") if "autointerp" in m}
     assert ours == {"autointerp.statuses"}
 
 
