@@ -12,7 +12,7 @@ import pytest
 
 from autointerp import quality
 from autointerp.cli import main
-from autointerp.summary import quality_lines
+from autointerp.cli.summary import quality_lines
 
 REPORT = {
     "settings": {"latents": list(range(24))},

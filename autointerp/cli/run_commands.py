@@ -107,8 +107,8 @@ def _add_serve(sub: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from autointerp.cli.summary import summary_table
     from autointerp.pipeline import run
-    from autointerp.summary import summary_table
 
     cfg = config_from_args(args)
     if args.no_progress:  # unattended: one line per stage and per finished batch

@@ -10,13 +10,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from autointerp.cli.summary import summary_table, usage_line
 from autointerp.config import LLMConfig
 from autointerp.errors import ConfigError
 from autointerp.llm.pricing import Price, load_prices, model_of, price_for
 from autointerp.records import Explanation, ScoreResult
 from autointerp.store.frames import explanations_frame, scores_frame
 from autointerp.store.writer import to_table
-from autointerp.summary import summary_table, usage_line
 
 TABLE = {
     "gpt-4o-mini": {"prompt": 0.15, "completion": 0.6},
