@@ -29,14 +29,12 @@ import numpy as np
 import pandas as pd
 
 from autointerp.errors import UserInputError
-from autointerp.statuses import ExplanationStatus
 from autointerp.store.duck import Store as _Store
 from autointerp.store.duck import cols as _cols
 from autointerp.store.duck import open_store as _open
 from autointerp.store.duck import score_sql as _score_sql
 from autointerp.store.filters import LatentQuery, ScoreQuery
 from autointerp.store.query import list_runs
-from autointerp.store.schema import SCORED
 
 __all__ = [
     "SCORE_COLUMNS",
@@ -47,10 +45,6 @@ __all__ = [
     "search_latents",
     "search_scores",
 ]
-
-_SCORED_SQL = "(" + ", ".join(f"'{status.value}'" for status in SCORED) + ")"
-"""The statuses whose metrics count (``schema.SCORED``) as an SQL list."""
-_OK = ExplanationStatus.OK.value
 
 _EXPL_KEY = ("run_id", "latent", "explanation_id")
 _SCORE_KEY = (*_EXPL_KEY, "scorer")
@@ -175,7 +169,7 @@ def search_latents(root: Path | str, query: LatentQuery | None = None) -> tuple[
             sql += (" AND " if pre.where else " WHERE ") + "contains(lower(explanation), lower(?))"
             params.append(query.contains)
         ok = _keys(query)
-        ok.where.append(f"status IN {_SCORED_SQL}")
+        ok.where.append("status IN ('ok', 'partial')")
         scores = store.rows("scores", ok.where, f"{key}, scorer, {_score_sql()} AS score")
         post = _Where().add("score >= ?", min_score)
         if scorer:
@@ -237,8 +231,8 @@ def list_checkpoints(root: Path | str) -> pd.DataFrame:
             f"FROM ({prov}) GROUP BY sae_sha256"
         )
         expl = (
-            f"SELECT sae_sha256, count(DISTINCT latent) FILTER (status = '{_OK}') AS n_latents, "
-            f"count(*) FILTER (status = '{_OK}') AS n_explanations FROM "
+            "SELECT sae_sha256, count(DISTINCT latent) FILTER (status = 'ok') AS n_latents, "
+            "count(*) FILTER (status = 'ok') AS n_explanations FROM "
             f"({store.rows('explanations', columns='sae_sha256, latent, status')}) "
             "GROUP BY sae_sha256"
         )
@@ -251,7 +245,7 @@ def list_checkpoints(root: Path | str) -> pd.DataFrame:
         ).drop(columns=["sae_sha256"])
         scores = store.rows("scores", columns=f"sae_sha256, scorer, status, {_score_sql()} AS s")
         means = store.df(
-            f"SELECT sae_sha256, scorer, avg(s) FILTER (status IN {_SCORED_SQL}) AS mean, "
+            "SELECT sae_sha256, scorer, avg(s) FILTER (status IN ('ok', 'partial')) AS mean, "
             f"count(*) AS n FROM ({scores}) GROUP BY sae_sha256, scorer ORDER BY scorer",
             tables=("scores",),
         )
